@@ -1,0 +1,205 @@
+"""The ``dearstats`` command line.
+
+User errors print one clear line on stderr and exit with status 2; a book that fails
+validation exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from dearstats.errors import DearstatsError, InputError
+
+__all__ = ["main"]
+
+DEMO_DIR = Path("data/demo")
+DEMO_SEED = 0
+DEMO_ACCOUNTS = 2000
+DEMO_YEARS = 6
+
+
+def _write_frame(df: pd.DataFrame, out: str) -> None:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        raise InputError(f"--out {out}: use a .parquet or .csv file name.")
+    print(f"wrote {len(df)} rows to {path}")
+
+
+def _print_frame(df: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(df.to_string())
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from dearstats.simulate import simulate
+
+    t0 = time.perf_counter()
+    book = simulate(n_accounts=args.accounts, years=args.years, random_seed=args.random_seed)
+    out = Path(args.out)
+    if args.format == "parquet":
+        book.to_parquet(out)
+    elif args.format == "csv":
+        book.to_csv(out)
+    else:
+        out = book.to_duckdb(out if out.suffix == ".duckdb" else out / "book.duckdb")
+    counts = book.counts()
+    print(
+        f"simulated {args.accounts} accounts over {args.years} years "
+        f"(seed {args.random_seed}) in {time.perf_counter() - t0:.1f} s → {out}"
+    )
+    print("rows: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+
+    book = read_book(args.path, validate=False)
+    report = book.validate(as_of=args.as_of)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.retention import retention
+
+    book = read_book(args.path)
+    res = retention(
+        book,
+        fiscal_year=args.fiscal_year or None,
+        by=args.by,
+        fy_start_month=args.fy_start_month,
+        grace_days=args.grace_days,
+    )
+    _print_frame(res.summary())
+    if args.out:
+        _write_frame(res.frame(), args.out)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.features import build_features
+
+    book = read_book(args.path, engine=args.engine)
+    feats = build_features(book, as_of=args.as_of)
+    _write_frame(feats, args.out)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from dearstats.scorecard import ScoreCard
+
+    path = Path(args.features)
+    if not path.exists():
+        raise InputError(f"{path} does not exist; write features first with `dearstats features`.")
+    feats = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    card = ScoreCard.from_json(Path(args.scorecard)) if args.scorecard else ScoreCard.default()
+    _write_frame(card.score(feats), args.out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.retention import retention
+    from dearstats.simulate import simulate
+
+    data = Path(args.data)
+    if not (data / "contracts.parquet").exists():
+        t0 = time.perf_counter()
+        print(f"[1/3] simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
+              f"seed {DEMO_SEED}) → {data}")
+        simulate(n_accounts=DEMO_ACCOUNTS, years=DEMO_YEARS, random_seed=DEMO_SEED).to_parquet(data)
+        print(f"      done in {time.perf_counter() - t0:.1f} s")
+    else:
+        print(f"[1/3] using the demo book in {data}")
+    print("[2/3] validating")
+    book = read_book(data, validate=False)
+    report = book.validate()
+    print("      " + report.render().replace("\n", "\n      "))
+    if not report.ok:
+        return 1
+    print("[3/3] gross and net revenue retention by fiscal year and segment")
+    _print_frame(retention(book).summary())
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dearstats",
+        description="Forecast SaaS revenue retention (GRR/NRR) from DEAR customer-health data.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=fn)
+        return sp
+
+    sp = add("simulate", cmd_simulate, "Simulate a book of business with known truth.")
+    sp.add_argument("--accounts", type=int, default=DEMO_ACCOUNTS, help="number of accounts")
+    sp.add_argument("--years", type=int, default=DEMO_YEARS, help="simulated years")
+    sp.add_argument("--random-seed", type=int, default=DEMO_SEED)
+    sp.add_argument("--out", required=True, help="folder (parquet/csv) or .duckdb file")
+    sp.add_argument("--format", choices=["parquet", "csv", "duckdb"], default="parquet")
+
+    sp = add("validate", cmd_validate, "Check a book against the data contract.")
+    sp.add_argument("path", help="folder of Parquet/CSV tables or a .duckdb file")
+    sp.add_argument("--as-of", help="also flag records dated on or after this date")
+
+    sp = add("retention", cmd_retention, "GRR, NRR and the ARR waterfall by fiscal year.")
+    sp.add_argument("path")
+    sp.add_argument("--fiscal-year", type=int, action="append", help="repeatable; default all")
+    sp.add_argument("--by", default="segment", help="account column to break down by")
+    sp.add_argument("--fy-start-month", type=int, default=1)
+    sp.add_argument("--grace-days", type=int, default=30)
+    sp.add_argument("--out", help="write the tidy table (.csv or .parquet)")
+
+    sp = add("features", cmd_features, "Build point-in-time DEAR features as of a date.")
+    sp.add_argument("path")
+    sp.add_argument("--as-of", required=True)
+    sp.add_argument("--engine", choices=["duckdb", "polars", "pandas", "pyspark"], default="duckdb")
+    sp.add_argument("--out", required=True, help=".parquet or .csv")
+
+    sp = add("score", cmd_score, "Score features into 0-100 DEAR scores and colours.")
+    sp.add_argument("features", help="features file (.parquet or .csv)")
+    sp.add_argument("--scorecard", help="scorecard JSON (default: the built-in scorecard)")
+    sp.add_argument("--out", required=True, help=".parquet or .csv")
+
+    sp = add("demo", cmd_demo, "Run the main job on the embedded demo book.")
+    sp.add_argument("--data", default=str(DEMO_DIR), help="where the demo book lives")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DearstatsError as exc:
+        print(f"dearstats: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"dearstats: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
