@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["COLUMN_DTYPES", "ColumnSpec", "ForeignKey", "TABLES", "TABLE_NAMES", "TableSpec"]
+__all__ = ["COLUMN_DTYPES", "TABLES", "TABLE_NAMES", "ColumnSpec", "ForeignKey", "TableSpec"]
 
 #: canonical pandas dtype of each logical type (non-null, nullable)
 COLUMN_DTYPES: dict[str, tuple[str, str]] = {

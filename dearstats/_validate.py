@@ -83,15 +83,11 @@ class ValidationReport:
     def frame(self) -> pd.DataFrame:
         """One row per problem: severity, table, column, check, count, example, fix."""
         cols = ["severity", "table", "column", "check", "count", "example", "fix"]
-        return pd.DataFrame(
-            [[getattr(p, c) for c in cols] for p in self.problems], columns=cols
-        )
+        return pd.DataFrame([[getattr(p, c) for c in cols] for p in self.problems], columns=cols)
 
     def render(self) -> str:
         head = f"book {self.source}" if self.source else "book"
-        lines = [
-            f"{head}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
-        ]
+        lines = [f"{head}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"]
         for label, group in (("errors", self.errors), ("warnings", self.warnings)):
             if group:
                 lines.append(f"{label}:")
@@ -239,11 +235,7 @@ class _Checker:
             if col.kind == "date":
                 self._dates(name, lf, col)
         if self.ok(name, *spec.key):
-            dup = (
-                lf.group_by(*spec.key)
-                .agg(nw.len().alias("n_rows"))
-                .filter(nw.col("n_rows") > 1)
-            )
+            dup = lf.group_by(*spec.key).agg(nw.len().alias("n_rows")).filter(nw.col("n_rows") > 1)
             key = ", ".join(spec.key)
             self.add(
                 "error",
@@ -288,9 +280,7 @@ class _Checker:
                 ref = self.frames[fk.table].select(*fk.ref_columns)
                 if fk.columns != fk.ref_columns:
                     ref = ref.rename(dict(zip(fk.ref_columns, fk.columns, strict=True)))
-                lf = self.frames[name].filter(
-                    *[~nw.col(c).is_null() for c in fk.columns]
-                )
+                lf = self.frames[name].filter(*[~nw.col(c).is_null() for c in fk.columns])
                 orphans = lf.join(ref.unique(), on=list(fk.columns), how="anti")
                 cols = ", ".join(fk.columns)
                 self.add(
@@ -359,8 +349,7 @@ class _Checker:
                 "status",
                 "unknown status",
                 lf.filter(
-                    ~nw.col("status").is_in(list(OUTCOME_STATUSES))
-                    & ~nw.col("status").is_null()
+                    ~nw.col("status").is_in(list(OUTCOME_STATUSES)) & ~nw.col("status").is_null()
                 ),
                 f"status must be one of {', '.join(OUTCOME_STATUSES)}.",
             )
@@ -370,9 +359,7 @@ class _Checker:
                     "outcomes",
                     "verified_date",
                     "status 'verified' without verified_date",
-                    lf.filter(
-                        (nw.col("status") == "verified") & nw.col("verified_date").is_null()
-                    ),
+                    lf.filter((nw.col("status") == "verified") & nw.col("verified_date").is_null()),
                     "a verified outcome needs the date the customer verified it.",
                 )
                 self.add(
@@ -391,7 +378,9 @@ class _Checker:
                 "outcomes",
                 "target_date",
                 "target_date before created_date",
-                lf.filter(nw.col("target_date").cast(nw.Date) < nw.col("created_date").cast(nw.Date)),
+                lf.filter(
+                    nw.col("target_date").cast(nw.Date) < nw.col("created_date").cast(nw.Date)
+                ),
                 "check the dates; such outcomes count as overdue from creation.",
             )
 

@@ -583,4 +583,3 @@ def _empty_like(name: str) -> pd.DataFrame:
 
 # imported late to avoid a cycle; re-exported for type checkers
 from dearstats._validate import ValidationReport  # noqa: E402
-

@@ -122,8 +122,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not (data / "contracts.parquet").exists():
         t0 = time.perf_counter()
-        print(f"[1/3] simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
-              f"seed {DEMO_SEED}) → {data}")
+        print(
+            f"[1/3] simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
+            f"seed {DEMO_SEED}) → {data}"
+        )
         simulate(n_accounts=DEMO_ACCOUNTS, years=DEMO_YEARS, random_seed=DEMO_SEED).to_parquet(data)
         print(f"      done in {time.perf_counter() - t0:.1f} s")
     else:
@@ -149,7 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=fn)
         return sp

@@ -27,7 +27,7 @@ class InputError(DearstatsError, ValueError):
 class BookValidationError(InputError):
     """A book of business failed validation; ``.report`` lists every problem at once."""
 
-    def __init__(self, report):  # noqa: ANN001 - ValidationReport, avoid import cycle
+    def __init__(self, report):
         self.report = report
         super().__init__(report.render())
 

@@ -71,7 +71,11 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
         }
     )
     t["feature_catalog"] = pd.DataFrame(
-        {"feature": ["reports", "dashboards"], "sticky": [True, False], "workflow": ["insight", None]}
+        {
+            "feature": ["reports", "dashboards"],
+            "sticky": [True, False],
+            "workflow": ["insight", None],
+        }
     )
     t["outcomes"] = pd.DataFrame(
         {

@@ -11,7 +11,7 @@ import dearstats as ds
 from dearstats._schema import TABLE_NAMES
 from dearstats.book import Book, to_date
 from dearstats.errors import BookValidationError, InputError
-from tests.conftest import D, tiny_tables
+from tests.conftest import D
 
 
 def _problems(tables: dict[str, pd.DataFrame], **kw: object) -> list[str]:
@@ -27,7 +27,8 @@ def _only_error(tables: dict[str, pd.DataFrame], **kw: object) -> str:
 
 def test_tiny_book_is_valid(tiny_book: Book) -> None:
     report = tiny_book.validate()
-    assert report.ok and not report.warnings, report.render()
+    assert report.ok, report.render()
+    assert not report.warnings, report.render()
 
 
 # -- one test per class of bad input, each asserting the specific message -----------------
@@ -84,8 +85,15 @@ def test_orphans(tiny: dict, table: str, column: str, value: str, ref: str) -> N
     assert f"{column}={value!r}" in msg
 
 
-@pytest.mark.parametrize(("table", "column"), [("contracts", "arr"), ("contracts", "seats"),
-                                               ("usage", "events"), ("seat_snapshots", "seats_active")])
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        ("contracts", "arr"),
+        ("contracts", "seats"),
+        ("usage", "events"),
+        ("seat_snapshots", "seats_active"),
+    ],
+)
 def test_negative(tiny: dict, table: str, column: str) -> None:
     tiny[table].loc[0, column] = -1
     msg = _only_error(tiny)
@@ -96,7 +104,9 @@ def test_negative(tiny: dict, table: str, column: str) -> None:
 def test_end_before_start(tiny: dict) -> None:
     tiny["contracts"].loc[2, "end_date"] = D("2023-06-01")
     msg = _only_error(tiny)
-    assert msg.startswith("contracts.end_date: end_date <= start_date: 1 row (first: contract_id='C3'")
+    assert msg.startswith(
+        "contracts.end_date: end_date <= start_date: 1 row (first: contract_id='C3'"
+    )
     assert "end_date is exclusive" in msg
 
 
@@ -123,7 +133,9 @@ def test_records_after_as_of(tiny: dict) -> None:
     # usage (2024-03-01, 2024-03-02, 2024-04-05), activity X2, the snapshots and contract C2? no:
     # C2 starts 2024-01-01; outcomes are all created before.
     assert tables == ["activities", "seat_snapshots", "usage"], after
-    assert any(m.startswith("usage.date: dated on or after as_of 2024-03-01: 3 rows") for m in after)
+    assert any(
+        m.startswith("usage.date: dated on or after as_of 2024-03-01: 3 rows") for m in after
+    )
 
 
 def test_time_of_day(tiny: dict) -> None:
@@ -140,8 +152,12 @@ def test_verified_without_date(tiny: dict) -> None:
 
 def test_warnings_apart_from_errors(tiny: dict) -> None:
     tiny["accounts"] = pd.concat(
-        [tiny["accounts"], pd.DataFrame({"account_id": ["A3"], "segment": ["SMB"],
-                                         "created_date": [D("2024-01-01")]})],
+        [
+            tiny["accounts"],
+            pd.DataFrame(
+                {"account_id": ["A3"], "segment": ["SMB"], "created_date": [D("2024-01-01")]}
+            ),
+        ],
         ignore_index=True,
     )
     report = Book(tiny).validate()
