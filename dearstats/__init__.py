@@ -1,10 +1,14 @@
 """dearstats: statistical modelling and forecasting of SaaS revenue retention from DEAR
 customer-health data.
 
-Public names only; importing dearstats has no side effects.
+Public names only; importing dearstats has no side effects. The model classes (which
+import PyMC and statsmodels) load on first use.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from dearstats.book import Book, read_book
 from dearstats.errors import (
@@ -14,6 +18,22 @@ from dearstats.errors import (
     DearstatsWarning,
     InputError,
 )
+from dearstats.retention import renewal_events, retention
+from dearstats.scorecard import ScoreCard
+from dearstats.simulation import Intervention, SimConfig, simulate
+
+# name -> module, imported on first attribute access (PEP 562)
+_LAZY = {
+    "build_features": "dearstats.features",
+    "build_panel": "dearstats.features",
+    "FeatureConfig": "dearstats.features",
+    "renewal_snapshots": "dearstats.features",
+    "RenewalLogit": "dearstats.models",
+    "ColorModel": "dearstats.models",
+    "HierarchicalLogit": "dearstats.models",
+    "HierarchicalRenewal": "dearstats.models",
+    "HierarchicalOrderedLogit": "dearstats.models",
+}
 
 __all__ = [
     "Book",
@@ -22,7 +42,26 @@ __all__ = [
     "DearstatsError",
     "DearstatsWarning",
     "InputError",
+    "Intervention",
+    "ScoreCard",
+    "SimConfig",
     "read_book",
+    "renewal_events",
+    "retention",
+    "simulate",
+    *sorted(_LAZY),
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dearstats' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

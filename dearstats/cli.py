@@ -45,7 +45,7 @@ def _print_frame(df: pd.DataFrame) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from dearstats.simulate import simulate
+    from dearstats.simulation import simulate
 
     t0 = time.perf_counter()
     book = simulate(n_accounts=args.accounts, years=args.years, random_seed=args.random_seed)
@@ -117,7 +117,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dearstats.book import read_book
     from dearstats.retention import retention
-    from dearstats.simulate import simulate
+    from dearstats.simulation import simulate
 
     data = Path(args.data)
     if not (data / "contracts.parquet").exists():
