@@ -288,3 +288,21 @@ def test_as_of_same_on_every_engine(tiny: dict, tmp_path) -> None:
     expected = Book(tiny).as_of("2024-03-01")
     for engine in ["duckdb", "polars", "pandas"]:
         _assert_books_equal(expected, ds.read_book(src, engine=engine).as_of("2024-03-01"))
+
+
+@pytest.fixture(scope="module")
+def small_sim() -> Book:
+    return ds.simulate(n_accounts=60, years=2, random_seed=7)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "duckdb"])
+def test_simulated_book_round_trips_unchanged(tmp_path, small_sim: Book, fmt: str) -> None:
+    writer = {
+        "parquet": small_sim.to_parquet,
+        "csv": small_sim.to_csv,
+        "duckdb": lambda p: small_sim.to_duckdb(p / "book.duckdb"),
+    }[fmt]
+    back = ds.read_book(writer(tmp_path))
+    for name in TABLE_NAMES:
+        assert len(back.frame(name)) == len(small_sim.frame(name)) > 0, name
+    _assert_books_equal(small_sim, back)

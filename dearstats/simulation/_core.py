@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dearstats.book import Book
 from dearstats._schema import TABLE_NAMES, TABLES
+from dearstats.book import Book
 from dearstats.errors import InputError
 from dearstats.simulation._columns import coded, contract_ids, dates, numbered, strings
 from dearstats.simulation._config import ACTIVITY_TYPES, FEATURE_CATALOG, SEGMENTS, SimConfig

@@ -1,0 +1,58 @@
+"""The command line: real runs on a small simulated book, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dearstats.cli import main
+
+
+@pytest.fixture(scope="module")
+def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "book"
+    assert main(["simulate", "--accounts", "80", "--years", "3", "--out", str(out)]) == 0
+    return out
+
+
+def test_validate_ok(book_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(book_dir)]) == 0
+    assert "0 error(s)" in capsys.readouterr().out
+
+
+def test_validate_fails_with_report(book_dir: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in book_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    contracts = pd.read_parquet(bad / "contracts.parquet")
+    contracts.loc[0, "arr"] = -1.0
+    contracts.to_parquet(bad / "contracts.parquet")
+    assert main(["validate", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "contracts.arr: negative values: 1 row" in out
+
+
+def test_validate_as_of_flags_later_records(book_dir: Path, capsys) -> None:
+    assert main(["validate", str(book_dir), "--as-of", "2021-01-01"]) == 1
+    assert "dated on or after as_of 2021-01-01" in capsys.readouterr().out
+
+
+def test_retention_prints_and_writes(book_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ret.csv"
+    assert main(["retention", str(book_dir), "--fiscal-year", "2021", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "GRR" in text
+    assert "NRR" in text
+    frame = pd.read_csv(out)
+    assert set(frame["fiscal_year"]) == {2021}
+    assert frame["grr"].between(0, 1).all()
+
+
+def test_user_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "/nonexistent/book"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("dearstats: error: read_book: /nonexistent/book does not exist")
