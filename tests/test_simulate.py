@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dearstats._schema import OUTCOME_STATUSES, TABLE_NAMES, TABLES
-from dearstats.errors import InputError
 from dearstats.book import Book
+from dearstats.errors import InputError
 from dearstats.simulation import (
     ACTIVITY_TYPES,
     DIMENSIONS,
