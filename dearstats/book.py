@@ -173,7 +173,9 @@ class Book:
         if self.engine == "pandas":
             return native
         if self.engine == "pyspark":
-            return _spark_to_pandas(native)
+            # through Arrow: keeps dtypes (also of empty tables); dates arrive as Date
+            arrow = self.lazy(name).to_native().toArrow()
+            return arrow.to_pandas(date_as_object=False)
         return nw.from_native(self.lazy(name).collect().to_native()).to_pandas()
 
     @property
@@ -304,11 +306,6 @@ def _outcomes_as_of(lf: nw.LazyFrame, lit: nw.Expr) -> nw.LazyFrame:
         .otherwise(nw.col("verified_date"))
         .alias("verified_date"),
     )
-
-
-def _spark_to_pandas(sdf: Any) -> pd.DataFrame:
-    rows = sdf.collect()
-    return pd.DataFrame([r.asDict() for r in rows], columns=sdf.columns)
 
 
 def _canonical_pandas(name: str, df: pd.DataFrame) -> pd.DataFrame:
@@ -509,7 +506,7 @@ def _convert_engine(book: Book, engine: str) -> Book:
         from dearstats._spark import spark_session
 
         spark = spark_session()
-        tables = {t: spark.createDataFrame(book.native(t).arrow()) for t in TABLE_NAMES}
+        tables = {t: spark.createDataFrame(book.native(t).to_arrow_table()) for t in TABLE_NAMES}
     return Book(tables, source=book.source, _load_problems=book._load_problems)
 
 

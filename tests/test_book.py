@@ -306,3 +306,11 @@ def test_simulated_book_round_trips_unchanged(tmp_path, small_sim: Book, fmt: st
     for name in TABLE_NAMES:
         assert len(back.frame(name)) == len(small_sim.frame(name)) > 0, name
     _assert_books_equal(small_sim, back)
+
+
+@pytest.mark.spark
+def test_read_book_into_spark(tmp_path, tiny_book: Book) -> None:
+    back = ds.read_book(tiny_book.to_parquet(tmp_path), engine="pyspark")
+    assert back.engine == "pyspark"
+    _assert_books_equal(tiny_book, back)
+    _assert_books_equal(tiny_book.as_of("2024-03-01"), back.as_of("2024-03-01"))
