@@ -1,0 +1,288 @@
+"""Engine-agnostic building blocks of the feature builder (narwhals lazy expressions).
+
+Every feature is computed for a set of *pairs* ``(account_id, _t)``: an account and an
+evaluation date ``_t`` (the ``as_of``). Dates are handled as integer day numbers (days
+since 1970-01-01), computed by :func:`day_number` from ``year`` and ``ordinal_day``, which
+every backend supports identically (date subtraction does not: DuckDB returns integers,
+the others durations).
+
+Two joins attach dated records to pairs, and both keep only records dated strictly
+before ``_t`` (age ≥ 1 day), so a feature as of ``_t`` can never read a record dated on or
+after ``_t``:
+
+* :func:`window_join` (records in ``[_t − w, _t)``): in a *dense* context (every
+  account at each of a few dates: panels) a range join against the small table of
+  distinct dates, which the engines run as an inequality join, so the cost grows with the
+  records (times the windows covering each), not records × dates; in a *sparse* one (a
+  few dates per account: renewal snapshots) an equi-join on ``account_id`` then the
+  range filter.
+* :func:`before_join` (records before ``_t``, unbounded look-back): an equi-join on
+  ``account_id`` then a filter; used only on small pre-aggregated tables (one row per
+  account and day with an event of interest).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from dearstats._schema import TABLES
+from dearstats.book import Book
+
+__all__ = [
+    "KEYS",
+    "Context",
+    "Tables",
+    "before_join",
+    "day_number",
+    "day_numbers",
+    "day_table",
+    "dense_context",
+    "flag",
+    "floor_div",
+    "from_day_numbers",
+    "safe_div",
+    "sparse_context",
+    "window_join",
+]
+
+#: the key of every intermediate feature frame
+KEYS: list[str] = ["account_id", "_t"]
+
+_EPOCH = _dt.date(1970, 1, 1)
+_NW_TYPES: dict[str, Any] = {
+    "id": nw.String,
+    "str": nw.String,
+    "date": nw.Date,
+    "float": nw.Float64,
+    "int": nw.Int64,
+    "bool": nw.Boolean,
+}
+
+
+# -- dates as integers ------------------------------------------------------------------
+def day_number(column: str) -> nw.Expr:
+    """Days since 1970-01-01 of a ``Date`` column, as ``Int64`` (null stays null).
+
+    Built from ``dt.year`` and ``dt.ordinal_day`` with the proleptic Gregorian leap rule,
+    so it is the same integer on pandas, Polars, DuckDB and PySpark.
+    """
+    year = nw.col(column).dt.year().cast(nw.Int64)
+    ordinal = nw.col(column).dt.ordinal_day().cast(nw.Int64)
+    y1 = year - 1
+    leap_days = floor_div(y1, 4) - floor_div(y1, 100) + floor_div(y1, 400)
+    # 477 = leap days before 1970 (1969 // 4 − 1969 // 100 + 1969 // 400)
+    return 365 * (year - 1970) + leap_days - 477 + ordinal - 1
+
+
+def floor_div(expr: nw.Expr, k: int) -> nw.Expr:
+    """``expr // k`` for a positive integer ``k``, as ``floor(expr / k)`` in ``Int64``.
+
+    Exact for the integers used here (|expr| ≪ 2**52) and far smaller in SQL than
+    narwhals' ``//`` (which spells out Python's floor semantics as nested CASEs).
+    """
+    return (expr / k).floor().cast(nw.Int64)
+
+
+def day_numbers(dates: Iterable[_dt.date]) -> list[int]:
+    """Python dates (or datetimes at midnight) to day numbers."""
+    out = []
+    for d in dates:
+        day = d.date() if isinstance(d, _dt.datetime) else d
+        out.append((day - _EPOCH).days)
+    return out
+
+
+def from_day_numbers(values: pd.Series) -> pd.Series:
+    """Day numbers to canonical ``datetime64[us]`` dates (null stays ``NaT``)."""
+    days = pd.to_numeric(values).astype("float64")
+    return (pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
+
+
+# -- small expression helpers -----------------------------------------------------------
+def safe_div(num: nw.Expr, den: nw.Expr) -> nw.Expr:
+    """``num / den``, null where ``den`` is 0 or null (never inf, never a Spark error)."""
+    return num.cast(nw.Float64) / nw.when(den != 0).then(den.cast(nw.Float64))
+
+
+def flag(condition: nw.Expr) -> nw.Expr:
+    """``condition`` as 0/1 ``Int64`` (null counts as 0).
+
+    Compute flags in ``with_columns`` and aggregate them with plain ``sum``/``max``:
+    group-by aggregations stay elementary, which every backend runs natively.
+    """
+    return condition.fill_null(False).cast(nw.Int64)
+
+
+class Tables:
+    """The book's tables in the shape the features read, each built once and reused.
+
+    A table keeps its contract columns only (optional ones that are absent come back
+    null) and its date columns become day numbers ``_<column>`` (``date`` → ``_day``).
+    Building the day-number expressions once per table keeps the lazy plans small (on
+    PySpark every expression node is a round trip to the JVM).
+    """
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self._cache: dict[str, nw.LazyFrame] = {}
+
+    def __call__(self, name: str, columns: Sequence[str]) -> nw.LazyFrame:
+        """The table's ``columns`` (contract names; date columns come back renamed)."""
+        if name not in self._cache:
+            self._cache[name] = self._build(name)
+        spec = TABLES[name]
+        return self._cache[name].select(
+            *(_day_name(c) if spec.column(c).kind == "date" else c for c in columns)
+        )
+
+    def _build(self, name: str) -> nw.LazyFrame:
+        lf = self.book.lazy(name)
+        schema = lf.collect_schema()
+        spec = TABLES[name]
+        exprs = [
+            nw.col(c.name)
+            if c.name in schema
+            else nw.lit(None, dtype=_NW_TYPES[c.kind]).alias(c.name)
+            for c in spec.columns
+        ]
+        dates = [c.name for c in spec.columns if c.kind == "date"]
+        lf = lf.select(*exprs)
+        if dates:
+            lf = lf.with_columns(*(day_number(c).alias(_day_name(c)) for c in dates)).drop(*dates)
+        return lf
+
+
+def _day_name(column: str) -> str:
+    return "_day" if column == "date" else f"_{column}"
+
+
+# -- contexts ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Context:
+    """Where features are evaluated: the book and the ``(account_id, _t)`` pairs.
+
+    ``pairs`` carries the account attributes (``segment``, ``csm_id``, ``_created``) and,
+    for renewal snapshots, ``_renewal``. ``dense``: the pairs are all accounts × a few
+    dates (calendars keyed by date); otherwise a few dates per account (calendars keyed
+    by account and date).
+    """
+
+    book: Book
+    pairs: nw.LazyFrame
+    dense: bool
+    table: Tables
+    dates: nw.LazyFrame | None = None  # dense only: the distinct ``_t``
+    span: tuple[int, int] | None = None  # dense only: (first, last) ``_t``
+
+    @property
+    def keys(self) -> nw.LazyFrame:
+        return self.pairs.select(*KEYS)
+
+    def shifted(self, days: int) -> Context:
+        """The same pairs evaluated ``days`` earlier (results keyed by the earlier date)."""
+        earlier = nw.col("_t") - days
+        dates = None if self.dates is None else self.dates.with_columns(earlier)
+        span = None if self.span is None else (self.span[0] - days, self.span[1] - days)
+        return replace(self, pairs=self.pairs.with_columns(earlier), dates=dates, span=span)
+
+    def recent(self, events: nw.LazyFrame, depth: int, day: str = "_day") -> nw.LazyFrame:
+        """Drop records no window of ``depth`` days can reach (dense contexts only, whose
+        dates are known): lets big tables be pruned before they are pre-aggregated."""
+        if self.span is None:
+            return events
+        first, last = self.span
+        return events.filter((nw.col(day) >= first - depth) & (nw.col(day) < last))
+
+
+def day_table(book: Book, days: Sequence[int]) -> nw.LazyFrame:
+    """A one-column (``_t``, ``Int64``) lazy frame of day numbers on the book's engine.
+
+    narwhals has no constructor for lazy backends, so this is the one engine-specific
+    helper: a DuckDB ``VALUES`` list run on the connection of the book's relations, a
+    Spark local DataFrame, a Polars or pandas frame. (A union of one-row selects would be
+    engine-agnostic but makes plans that grow with the number of dates.)
+    """
+    values = [int(d) for d in days]
+    if book.engine == "duckdb":
+        rows = ", ".join(f"({v}::BIGINT)" for v in values)
+        native = book.native("accounts").query(
+            "_dearstats_any", f"SELECT * FROM (VALUES {rows}) AS v(_t)"
+        )
+        return nw.from_native(native)
+    if book.engine == "pyspark":
+        session = book.native("accounts").sparkSession
+        return nw.from_native(session.createDataFrame([(v,) for v in values], "_t long"))
+    if book.engine == "polars":
+        import polars as pl
+
+        return nw.from_native(pl.LazyFrame({"_t": values}, schema={"_t": pl.Int64}))
+    frame = pd.DataFrame({"_t": pd.Series(values, dtype="int64")})
+    return nw.from_native(frame).lazy()
+
+
+def dense_context(book: Book, dates: Sequence[_dt.date]) -> Context:
+    """Every account created before each date, at each date (panels, single ``as_of``)."""
+    tables = Tables(book)
+    accounts = tables("accounts", ["account_id", "segment", "csm_id", "created_date"])
+    numbers = sorted(set(day_numbers(dates)))
+    days = day_table(book, numbers)
+    pairs = (
+        accounts.join(days, how="cross")
+        .filter(nw.col("_created_date") < nw.col("_t"))
+        .rename({"_created_date": "_created"})
+    )
+    span = (numbers[0], numbers[-1])
+    return Context(book, pairs, dense=True, table=tables, dates=days, span=span)
+
+
+def sparse_context(book: Book, pairs: nw.LazyFrame, tables: Tables | None = None) -> Context:
+    """Given ``(account_id, _t, …)`` pairs: attach account attributes, keep visible ones."""
+    tables = tables or Tables(book)
+    accounts = tables("accounts", ["account_id", "segment", "csm_id", "created_date"])
+    joined = pairs.join(accounts, on="account_id", how="inner").filter(
+        nw.col("_created_date") < nw.col("_t")
+    )
+    pairs = joined.rename({"_created_date": "_created"})
+    return Context(book, pairs, dense=False, table=tables)
+
+
+# -- the two joins ----------------------------------------------------------------------
+def window_join(ctx: Context, events: nw.LazyFrame, max_age: int) -> nw.LazyFrame:
+    """Pair each record (``account_id``, ``_day``) with every ``_t`` in ``(_day, _day + w]``.
+
+    Adds ``_t`` and ``_age = _t − _day`` (1 ≤ ``_age`` ≤ ``max_age``): the record lies in
+    the window ``[_t − max_age, _t)``. Filter on ``_age`` for shorter windows.
+
+    Dense contexts join the records to the (few) distinct dates with a cross join
+    followed at once by the range filter, which DuckDB (piecewise merge join), Polars
+    (IEJoin) and Spark (broadcast nested-loop join of the small date table) execute as
+    an inequality join: the work grows with records × dates whose window covers them.
+    Sparse contexts join on ``account_id`` first.
+    """
+    in_window = (nw.col("_day") < nw.col("_t")) & (nw.col("_day") >= nw.col("_t") - max_age)
+    events = ctx.recent(events, max_age)
+    if ctx.dense:
+        assert ctx.dates is not None
+        joined = events.join(ctx.dates, how="cross").filter(in_window)
+    else:
+        joined = events.join(ctx.keys, on="account_id", how="inner").filter(in_window)
+    return joined.with_columns((nw.col("_t") - nw.col("_day")).alias("_age"))
+
+
+def before_join(ctx: Context, events: nw.LazyFrame, day: str = "_day") -> nw.LazyFrame:
+    """Pair each record with every ``_t`` of its account after it (``day < _t``).
+
+    Adds ``_t`` and ``_age = _t − day`` (≥ 1). Pre-aggregate ``events`` first: the join
+    fans out to every date of the account.
+    """
+    return (
+        events.join(ctx.keys, on="account_id", how="inner")
+        .filter(nw.col(day) < nw.col("_t"))
+        .with_columns((nw.col("_t") - nw.col(day)).alias("_age"))
+    )

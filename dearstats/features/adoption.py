@@ -1,0 +1,113 @@
+"""Adoption: how broadly and deeply is the product used?
+
+Telemetry is the big table, so it is pre-aggregated before any date logic: usage rows with
+``events > 0`` become one row per (account, user, day) (with a flag "used a sticky feature
+that day") and one row per (account, feature, day); only those are joined to the
+calendar of evaluation dates. A user is *active* on a day when it has a usage row with
+``events > 0`` that day; rows with ``events == 0`` and null ``user_id`` are ignored.
+"""
+
+from __future__ import annotations
+
+import narwhals as nw
+
+from dearstats.features._config import FeatureConfig
+from dearstats.features._core import KEYS, Context, flag, window_join
+
+__all__ = ["adoption_counts", "workflow_counts"]
+
+
+def _active_usage(ctx: Context, depth: int) -> nw.LazyFrame:
+    usage = ctx.table("usage", ["account_id", "user_id", "date", "feature", "events"])
+    return ctx.recent(usage, depth).filter(
+        (nw.col("events") > 0) & ~nw.col("user_id").is_null() & ~nw.col("account_id").is_null()
+    )
+
+
+def _catalog(ctx: Context) -> nw.LazyFrame:
+    return ctx.table("feature_catalog", ["feature", "sticky", "workflow"])
+
+
+def adoption_counts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
+    """Per pair: ``_users_30`` (distinct active users in the adoption window),
+    ``_sticky_users`` (of whom used a sticky feature there), ``_user_days_30`` (Σ over
+    days of active users) and ``_user_days_prior`` (same over the preceding days of the
+    trend window).
+
+    Reads ``usage`` dated in ``[as_of − adoption_trend_days, as_of)``.
+    """
+    sticky = _catalog(ctx).select("feature", flag(nw.col("sticky")).alias("_sticky"))
+    user_days = (
+        _active_usage(ctx, config.adoption_trend_days)
+        .join(sticky, on="feature", how="left")
+        .with_columns(nw.col("_sticky").fill_null(0))
+        .group_by("account_id", "user_id", "_day")
+        .agg(nw.col("_sticky").max())
+    )
+    w = config.adoption_window_days
+    per_user = (
+        window_join(ctx, user_days, config.adoption_trend_days)
+        .with_columns(
+            flag(nw.col("_age") <= w).alias("_d30"),
+            flag(nw.col("_age") > w).alias("_dprior"),
+        )
+        .with_columns((nw.col("_d30") * nw.col("_sticky")).alias("_st"))
+        .group_by(*KEYS, "user_id")
+        .agg(
+            nw.col("_d30").max().alias("_in"),
+            nw.col("_st").max().alias("_st"),
+            nw.col("_d30").sum().alias("_d30"),
+            nw.col("_dprior").sum().alias("_dprior"),
+        )
+    )
+    return per_user.group_by(*KEYS).agg(
+        nw.col("_in").sum().alias("_users_30"),
+        nw.col("_st").sum().alias("_sticky_users"),
+        nw.col("_d30").sum().alias("_user_days_30"),
+        nw.col("_dprior").sum().alias("_user_days_prior"),
+    )
+
+
+def workflow_counts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
+    """Per pair: ``_workflows_done``, the catalogue workflows all of whose features the
+    account used (any user, ``events > 0``) in the adoption window.
+
+    Reads ``usage`` dated in ``[as_of − adoption_window_days, as_of)``.
+    """
+    members = (
+        _catalog(ctx)
+        .filter(~nw.col("workflow").is_null() & ~nw.col("feature").is_null())
+        .select("feature", "workflow")
+        .unique()
+    )
+    sizes = members.group_by("workflow").agg(nw.len().alias("_size"))
+    feature_days = (
+        _active_usage(ctx, config.adoption_window_days)
+        .select("account_id", "feature", "_day")
+        .unique()
+        .join(members, on="feature", how="inner")
+    )
+    used = (
+        window_join(ctx, feature_days, config.adoption_window_days)
+        .select(*KEYS, "workflow", "feature")
+        .unique()
+        .group_by(*KEYS, "workflow")
+        .agg(nw.len().alias("_used"))
+        .join(sizes, on="workflow", how="inner")
+    )
+    return (
+        used.filter(nw.col("_used") >= nw.col("_size"))
+        .group_by(*KEYS)
+        .agg(nw.len().alias("_workflows_done"))
+    )
+
+
+def n_workflows(ctx: Context) -> nw.LazyFrame:
+    """One row: ``_n_workflows``, the distinct non-null workflows of the catalogue."""
+    return (
+        _catalog(ctx)
+        .filter(~nw.col("workflow").is_null())
+        .select("workflow")
+        .unique()
+        .select(nw.len().alias("_n_workflows"))
+    )
