@@ -25,6 +25,9 @@ DEMO_YEARS = 6
 
 
 def _write_frame(df: pd.DataFrame, out: str) -> None:
+    """Write a frame; a named index (e.g. ``account_id``) becomes a column, never lost."""
+    if any(name is not None for name in df.index.names):
+        df = df.reset_index()
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":

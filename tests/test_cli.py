@@ -56,3 +56,20 @@ def test_user_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("dearstats: error: read_book: /nonexistent/book does not exist")
+
+
+def test_features_then_score(book_dir: Path, tmp_path: Path) -> None:
+    feats = tmp_path / "features.parquet"
+    assert main(["features", str(book_dir), "--as-of", "2022-01-01", "--out", str(feats)]) == 0
+    frame = pd.read_parquet(feats)
+    assert len(frame) > 0
+    assert frame["account_id"].is_unique
+    assert (pd.to_datetime(frame["as_of"]) == pd.Timestamp("2022-01-01")).all()
+    scored = tmp_path / "scored.csv"
+    assert main(["score", str(feats), "--out", str(scored)]) == 0
+    out = pd.read_csv(scored)
+    assert len(out) == len(frame)
+    assert out["account_id"].tolist() == frame["account_id"].tolist()
+    for dim in ("deployment", "engagement", "adoption", "roi", "overall"):
+        assert out[f"{dim}_score"].dropna().between(0, 100).all()
+        assert set(out[f"{dim}_colour"].dropna()) <= {"red", "yellow", "green"}
