@@ -119,29 +119,68 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from dearstats.book import read_book
-    from dearstats.retention import retention
+    from dearstats.features import build_features
+    from dearstats.retention import renewal_events, retention
+    from dearstats.scorecard import ScoreCard
     from dearstats.simulation import simulate
 
     data = Path(args.data)
     if not (data / "contracts.parquet").exists():
         t0 = time.perf_counter()
         print(
-            f"[1/3] simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
+            f"[1/4] simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
             f"seed {DEMO_SEED}) → {data}"
         )
         simulate(n_accounts=DEMO_ACCOUNTS, years=DEMO_YEARS, random_seed=DEMO_SEED).to_parquet(data)
         print(f"      done in {time.perf_counter() - t0:.1f} s")
     else:
-        print(f"[1/3] using the demo book in {data}")
-    print("[2/3] validating")
+        print(f"[1/4] using the demo book in {data}")
+    print("[2/4] validating")
     book = read_book(data, validate=False)
     report = book.validate()
     print("      " + report.render().replace("\n", "\n      "))
     if not report.ok:
         return 1
-    print("[3/3] gross and net revenue retention by fiscal year and segment")
-    _print_frame(retention(book).summary())
+    print("[3/4] gross and net revenue retention by fiscal year and segment")
+    ret = retention(book)
+    _print_frame(ret.summary())
+
+    last = int(ret.frame()["fiscal_year"].max())
+    as_of = f"{last}-01-01"
+    print(f"[4/4] DEAR health as of {as_of} (default scorecard) and renewals in FY{last}")
+    t0 = time.perf_counter()
+    scored = ScoreCard.default().score(build_features(book, as_of=as_of))
+    print(
+        f"      features and scores for {len(scored)} accounts in {time.perf_counter() - t0:.1f} s"
+    )
+    _print_frame(_health_mix(scored))
+    events = renewal_events(book.frame("contracts"), book.frame("accounts"))
+    events = events[(events["fiscal_year"] == last) & events["is_final"]]
+    _print_frame(_renewal_by_colour(scored, events))
     return 0
+
+
+def _health_mix(scored: pd.DataFrame) -> pd.DataFrame:
+    """Share of ARR that is red / yellow / green on each dimension."""
+    rows = {}
+    for dim in ("deployment", "engagement", "adoption", "roi", "overall"):
+        arr = scored.groupby(f"{dim}_colour", observed=False)["arr"].sum()
+        rows[dim] = (arr / arr.sum()).map("{:.0%}".format)
+    return pd.DataFrame(rows).T.rename_axis("share of ARR")
+
+
+def _renewal_by_colour(scored: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Renewal rate (share of renewal events not churned) by the overall colour at as_of."""
+    colour = scored["overall_colour"].rename("overall colour at as_of")
+    joined = events.join(colour, on="account_id", how="inner")
+    grouped = joined.groupby("overall colour at as_of", observed=False)
+    return pd.DataFrame(
+        {
+            "renewal events": grouped.size(),
+            "renewal rate": grouped["outcome"].agg(lambda o: f"{(o != 'churn').mean():.1%}"),
+            "ARR up for renewal": grouped["arr_before"].sum().map("{:,.0f}".format),
+        }
+    )
 
 
 # -- parser -------------------------------------------------------------------------------
