@@ -73,3 +73,12 @@ def test_features_then_score(book_dir: Path, tmp_path: Path) -> None:
     for dim in ("deployment", "engagement", "adoption", "roi", "overall"):
         assert out[f"{dim}_score"].dropna().between(0, 100).all()
         assert set(out[f"{dim}_colour"].dropna()) <= {"red", "yellow", "green"}
+
+
+def test_demo_runs_the_pipeline_on_a_given_book(book_dir: Path, capsys) -> None:
+    assert main(["demo", "--data", str(book_dir)]) == 0
+    out = capsys.readouterr().out
+    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+        assert step in out
+    assert "share of ARR" in out
+    assert "renewal rate" in out
