@@ -207,12 +207,12 @@ def test_score_keeps_index_and_columns_and_does_not_mutate_input():
 
 def test_default_card_on_hand_values():
     f = default_features(1)
-    f["deployment_activation"] = 0.6  # linear 0.3→0.9: 50
-    f["deployment_activation_trend"] = 0.05  # linear -0.1→0.1: 75
-    f["deployment_shelfware"] = True  # 0
+    f["deployment_activation"] = 0.45  # linear 0.3→0.9: 25 (weight 5)
+    f["deployment_activation_trend"] = 0.05  # linear -0.2→0.2: 62.5 (weight 0.5)
+    f["deployment_shelfware"] = True  # 0 (weight 1)
     out = DEFAULT.score(f)
-    assert out["deployment_score"].iloc[0] == pytest.approx((3 * 50 + 75 + 2 * 0) / 6)
-    assert out["deployment_colour"].iloc[0] == "red"  # 37.5 < 40
+    assert out["deployment_score"].iloc[0] == pytest.approx((5 * 25 + 0.5 * 62.5 + 1 * 0) / 6.5)
+    assert out["deployment_colour"].iloc[0] == "red"  # 24.0 < 40
 
 
 def test_score_accepts_nullable_and_object_columns():
@@ -522,7 +522,7 @@ def test_summary_and_repr():
     )
     assert not s.loc[("roi", "roi_overdue"), "higher_is_better"]
     text = repr(DEFAULT)
-    assert text.startswith("ScoreCard(4 dimensions, 18 measures")
+    assert text.startswith("ScoreCard(4 dimensions, 19 measures")
     assert "roi_overdue" in text
     assert "red < 40 ≤ yellow < 70 ≤ green" in text
 

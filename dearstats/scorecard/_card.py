@@ -95,23 +95,25 @@ class ScoreCard:
                     Measure(
                         "deployment_activation",
                         Linear(lo=0.3, hi=0.9, null=IGNORE),
-                        weight=3.0,
-                        rationale="Share of licensed seats activated: under "
-                        "~55% is red, over ~70% green, 90% full marks. Null (nothing "
-                        "licensed) is not evidence either way: ignored.",
+                        weight=5.0,
+                        rationale="Share of licensed seats activated, the core of the "
+                        "dimension: under ~55% is red, over ~70% green, 90% full marks. "
+                        "Null (nothing licensed) is not evidence either way: ignored.",
                     ),
                     Measure(
                         "deployment_activation_trend",
-                        Linear(lo=-0.1, hi=0.1, null=IGNORE),
-                        rationale="Change in activation: flat scores 50, ±10 points "
-                        "saturates. Null (no history yet) ignored.",
+                        Linear(lo=-0.2, hi=0.2, null=IGNORE),
+                        weight=0.5,
+                        rationale="Change in activation over 90 days: flat scores 50, "
+                        "±20 points saturates. A leading signal of direction, not of the "
+                        "level, so a small weight. Null (no history yet) ignored.",
                     ),
                     Measure(
                         "deployment_shelfware",
                         Boolean(if_true=0, if_false=100, null=IGNORE),
-                        weight=2.0,
-                        rationale="A product bought and left unused is the "
-                        "classic early churn flag.",
+                        rationale="A product bought and left unused is the classic early "
+                        "churn flag; a yes/no flag on top of activation, so weighted "
+                        "lightly to avoid counting low activation twice.",
                     ),
                 ),
                 dim(
@@ -119,72 +121,84 @@ class ScoreCard:
                     "Are we multithreaded to the people with influence, on cadence?",
                     Measure(
                         "engagement_key_coverage",
-                        Linear(lo=0.0, hi=0.8, null=0),
+                        Linear(lo=0.0, hi=1.0, null=0),
                         weight=3.0,
-                        rationale="Share of key stakeholders engaged; 80% is "
-                        "excellent. Null (no key contact known) is single-threaded: 0.",
-                    ),
-                    Measure(
-                        "engagement_days_since_sponsor",
-                        Logistic(center=90, scale=-15, null=0),
-                        weight=2.0,
-                        rationale="Quarterly executive-sponsor touch: green "
-                        "within ~77 days, red after ~96. Never engaged: 0.",
-                    ),
-                    Measure(
-                        "engagement_contacts_90d",
-                        Log(lo=0, hi=12, null=0),
-                        rationale="Touches in 90 days, saturating at about one a week.",
+                        rationale="Share of key stakeholders engaged: half of them is "
+                        "yellow, all of them full marks. Null (no key contact known) is "
+                        "single-threaded: 0.",
                     ),
                     Measure(
                         "engagement_sla_compliance",
-                        Linear(lo=0.5, hi=1.0, null=IGNORE),
-                        weight=2.0,
+                        Linear(lo=0.0, hi=1.0, null=IGNORE),
+                        weight=3.0,
                         rationale="Share of recent periods with a key-contact touch "
-                        "(cadence kept): 70% is the yellow line, 85% green. Null (no key "
-                        "contact, already 0 under key coverage) ignored.",
+                        "(cadence kept), the steadiest engagement signal: 2 of 3 months "
+                        "is yellow-to-green. Null (no key contact, already 0 under key "
+                        "coverage) ignored.",
+                    ),
+                    Measure(
+                        "engagement_days_since_sponsor",
+                        Logistic(center=90, scale=-30, null=0),
+                        rationale="Quarterly executive-sponsor touch: ~70 within two "
+                        "months, 50 at 90 days. Never engaged (or no sponsor): 0.",
+                    ),
+                    Measure(
+                        "engagement_contacts_90d",
+                        Log(lo=0, hi=8, null=0),
+                        rationale="Distinct people touched in 90 days (breadth of the "
+                        "relationship), saturating at 8.",
                     ),
                     Measure(
                         "engagement_days_since_ebr",
-                        Logistic(center=180, scale=-30, null=0),
-                        rationale="Executive business review twice a year; never: 0.",
+                        Logistic(center=180, scale=-30, null=IGNORE),
+                        weight=0.5,
+                        rationale="Executive business review twice a year. Most accounts "
+                        "(all tech-touch ones) never hold one, so null is ignored rather "
+                        "than scored 0 and the weight is small.",
                     ),
                 ),
                 dim(
                     "adoption",
                     "How broadly and deeply is the product used?",
                     Measure(
-                        "adoption_breadth",
-                        Linear(lo=0.1, hi=0.7, null=IGNORE),
-                        weight=3.0,
-                        rationale="Active users per licensed seat: 70% is "
-                        "full marks. Null (no seats) ignored.",
-                    ),
-                    Measure(
                         "adoption_dau_mau",
-                        Linear(lo=0.05, hi=0.4, null=0),
-                        weight=2.0,
-                        rationale="Stickiness; ~20% is a typical B2B SaaS "
-                        "benchmark (yellow), 30%+ green. Null (no monthly users): 0.",
+                        Linear(lo=0.0, hi=0.3, null=0),
+                        weight=3.0,
+                        rationale="Stickiness (DAU/MAU); ~12% is yellow, 20%, a typical "
+                        "B2B SaaS benchmark, is green, 30% full marks. Null (no monthly "
+                        "users): 0.",
                     ),
                     Measure(
                         "adoption_sticky_share",
-                        Linear(lo=0.0, hi=0.6, null=0),
-                        weight=2.0,
-                        rationale="Depth: share of active users on a sticky feature.",
+                        Linear(lo=0.4, hi=1.0, null=0),
+                        weight=3.0,
+                        rationale="Depth: share of active users on a sticky feature. Most "
+                        "healthy accounts are above 80%, so the range starts at 40% (0) "
+                        "and 82% is green. Null (no active users): 0.",
                     ),
                     Measure(
                         "adoption_workflow_share",
-                        Linear(lo=0.0, hi=0.5, null=IGNORE),
+                        Linear(lo=0.0, hi=1.0, null=IGNORE),
                         rationale="Depth: end-to-end workflows in use. Null (catalogue "
                         "has no workflows) ignored.",
                     ),
                     Measure(
+                        "adoption_breadth",
+                        Linear(lo=0.1, hi=0.7, null=IGNORE),
+                        weight=0.5,
+                        rationale="Active users per licensed seat, the DEAR definition of "
+                        "breadth, but noisy where telemetry samples users (large seat "
+                        "counts with capped or sampled user ids) and overlapping with "
+                        "deployment activation: low weight. Null (no seats) ignored.",
+                    ),
+                    Measure(
                         "adoption_trend",
-                        Logistic(center=1.0, scale=0.1, null=IGNORE),
+                        Logistic(center=1.0, scale=0.2, null=IGNORE),
+                        weight=0.25,
                         optional=True,
-                        rationale="Usage now vs before as a ratio: flat "
-                        "scores 50, +10% ≈ 73. Optional.",
+                        rationale="Usage now vs before as a ratio: flat scores 50, +20% "
+                        "≈ 73. Direction rather than level and noisy month to month: "
+                        "small weight. Optional.",
                     ),
                 ),
                 dim(
@@ -192,33 +206,51 @@ class ScoreCard:
                     "Is the customer achieving verified value?",
                     Measure(
                         "roi_verified_share_due",
-                        Linear(lo=0.0, hi=0.8, null=IGNORE),
-                        weight=3.0,
-                        rationale="Share of the outcomes due that the customer "
-                        "verified; null (nothing due yet) ignored.",
+                        Linear(lo=0.0, hi=1.0, null=IGNORE),
+                        weight=4.0,
+                        rationale="Share of the outcomes due in the last year that the "
+                        "customer verified: the ROI measure. Null (nothing due yet) "
+                        "ignored.",
+                    ),
+                    Measure(
+                        "roi_on_time_share_due",
+                        Linear(lo=0.0, hi=1.0, null=IGNORE),
+                        rationale="As above, counting only verifications by the target "
+                        "date: value delivered on the promised timeline. Null ignored.",
+                    ),
+                    Measure(
+                        "roi_days_since_verified",
+                        Logistic(center=180, scale=-45, null=IGNORE),
+                        weight=0.5,
+                        rationale="Value proven within the last half-year. Null (never "
+                        "verified) ignored: an account with outcomes due and none verified "
+                        "already scores 0 on the shares, and one without a plan has no "
+                        "evidence either way.",
                     ),
                     Measure(
                         "roi_verified_90d",
-                        Log(lo=0, hi=3, null=0),
-                        rationale="Recent verified value, saturating at 3 outcomes.",
+                        Log(lo=0, hi=3, null=IGNORE),
+                        weight=0.0,
+                        rationale="Recent verified value, saturating at 3 outcomes. Weight "
+                        "0 (context only): the count is 0, not null, for accounts without "
+                        "a success plan, so weighting it would score them as failing.",
                     ),
                     Measure(
                         "roi_overdue",
                         Log(lo=3, hi=0, null=IGNORE),
-                        weight=2.0,
-                        rationale="Overdue outcomes erode trust: 0 → 100, 3 or more → 0.",
-                    ),
-                    Measure(
-                        "roi_days_since_verified",
-                        Logistic(center=180, scale=-45, null=0),
-                        weight=2.0,
-                        rationale="Value proven within the last half-year; never verified: 0.",
+                        weight=0.0,
+                        rationale="Overdue outcomes erode trust: 0 → 100, 3 or more → 0. "
+                        "Weight 0 (context only): 0 for accounts without a plan, so "
+                        "weighting it would award them full marks.",
                     ),
                     Measure(
                         "roi_has_plan",
-                        Boolean(if_true=100, if_false=0, null=0),
-                        weight=2.0,
-                        rationale="No success plan, no verifiable ROI.",
+                        Boolean(if_true=100, if_false=0, null=IGNORE),
+                        weight=0.0,
+                        rationale="No success plan, no verifiable ROI: weight 0 leaves "
+                        "ROI unknown (not red) for accounts without a plan, and the overall "
+                        "score rests on the other dimensions. Give it weight to treat a "
+                        "missing plan as a risk in its own right.",
                     ),
                 ),
             ),
