@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dearstats._schema import OUTCOME_STATUSES, TABLE_NAMES, TABLES
-from dearstats.book import Book
+from dearstats.book import Book, read_book
 from dearstats.errors import InputError
 from dearstats.simulation import (
     ACTIVITY_TYPES,
@@ -165,8 +165,7 @@ def test_records_fit_the_customer_lifecycle(world: Book) -> None:
 
 
 def test_book_validates(world: Book) -> None:
-    book_mod = pytest.importorskip("dearstats.book")
-    report = book_mod.Book(world.tables).validate()
+    report = Book(world.tables).validate()
     assert report.ok, report.render()
 
 
@@ -444,8 +443,7 @@ def test_write_book_parquet_streams_usage(tmp_path: pytest.TempPathFactory) -> N
     usage = pq.read_table(out.path / "usage.parquet").to_pandas()
     usage["date"] = pd.to_datetime(usage["date"]).astype("datetime64[us]")
     pd.testing.assert_frame_equal(usage, in_memory.tables["usage"], check_dtype=False)
-    book_mod = pytest.importorskip("dearstats.book")
-    assert book_mod.read_book(out.path).validate().ok  # read back lazily (DuckDB) and valid
+    assert read_book(out.path).validate().ok  # read back lazily (DuckDB) and valid
     sized = write_book_parquet(
         tmp_path / "sized", years=2, target_usage_rows=50_000, random_seed=SEED
     )
