@@ -18,33 +18,9 @@ from scipy import stats
 from dearstats.errors import InputError
 from dearstats.models import HierarchicalLogit, HierarchicalRenewal
 from dearstats.models._bayes import level_effects
+from tests.models._synthetic import SEGMENTS, logit_frame
 
 DATA = Path(__file__).parent / "data"
-SEGMENTS = ("SMB", "Mid", "Ent", "Strategic")
-
-
-def logit_frame(seed: int, n: int = 500, n_csm: int = 15) -> tuple[pd.DataFrame, dict]:
-    """Renewals from a known hierarchical logit (same generator as test_bayes.py)."""
-    rng = np.random.default_rng(seed)
-    truth = {"alpha": 0.6, "beta": np.array([0.8, -0.5]), "sd_segment": 0.4, "sd_csm": 0.6}
-    b_seg = rng.normal(0, truth["sd_segment"], len(SEGMENTS))
-    b_csm = rng.normal(0, truth["sd_csm"], n_csm)
-    seg = rng.integers(0, len(SEGMENTS), n)
-    csm = rng.integers(0, n_csm, n)
-    x = rng.normal(size=(n, 2)) * [1.0, 2.0] + [0.0, 1.0]
-    eta = truth["alpha"] + x @ truth["beta"] + b_seg[seg] + b_csm[csm]
-    frame = pd.DataFrame(
-        {
-            "x1": x[:, 0],
-            "x2": x[:, 1],
-            "segment": np.array(SEGMENTS)[seg],
-            "csm_id": np.array([f"CSM{k:02d}" for k in range(n_csm)])[csm],
-            "renewed": rng.binomial(1, 1 / (1 + np.exp(-eta))),
-        },
-        index=pd.Index([f"A{seed}-{i:04d}" for i in range(n)], name="account_id"),
-    )
-    truth.update(b_seg=b_seg, b_csm=b_csm)
-    return frame, truth
 
 
 def new_logit(**kw) -> HierarchicalLogit:
