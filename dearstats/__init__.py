@@ -28,6 +28,8 @@ _LAZY = {
     "build_panel": "dearstats.features",
     "FeatureConfig": "dearstats.features",
     "renewal_snapshots": "dearstats.features",
+    "calibrate_scorecard": "dearstats.calibrate",
+    "renewal_frame": "dearstats.calibrate",
     "RenewalLogit": "dearstats.models",
     "ColorModel": "dearstats.models",
     "HierarchicalLogit": "dearstats.models",
