@@ -43,6 +43,7 @@ import narwhals as nw
 import pandas as pd
 
 from dearstats._schema import TABLE_NAMES, TABLES
+from dearstats._validate import Problem, ValidationReport, validate_book
 from dearstats.errors import BookValidationError, DearstatsWarning, InputError
 
 __all__ = ["Book", "read_book", "to_date"]
@@ -241,8 +242,6 @@ class Book:
         ``as_of``: also report records dated on or after this date as errors (use it to
         check an extract meant to be cut at that date).
         """
-        from dearstats._validate import validate_book
-
         return validate_book(self, as_of=None if as_of is None else to_date(as_of))
 
     # -- writing ------------------------------------------------------------------------
@@ -526,8 +525,6 @@ def _read_csv_typed(con: Any, name: str, file: Path) -> tuple[Any, list[Any]]:
     Values that fail to parse are never silently turned into nulls: each failing column
     becomes a validation error naming the count and an example.
     """
-    from dearstats._validate import Problem
-
     raw_name = f"__raw_{name}"
     path = str(file).replace("'", "''")
     con.execute(
@@ -576,7 +573,3 @@ def _empty_like(name: str) -> pd.DataFrame:
     """An empty, canonically typed frame of a table (handy for books lacking a table)."""
     spec = TABLES[name]
     return pd.DataFrame({c.name: pd.Series([], dtype=c.pandas_dtype) for c in spec.columns})
-
-
-# imported late to avoid a cycle; re-exported for type checkers
-from dearstats._validate import ValidationReport  # noqa: E402
