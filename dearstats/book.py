@@ -179,6 +179,23 @@ class Book:
             return arrow.to_pandas(date_as_object=False)
         return nw.from_native(self.lazy(name).collect().to_native()).to_pandas()
 
+    def embedded(self) -> Book:
+        """This book on DuckDB, the embedded engine: pandas and Polars frames are
+        registered with a new in-memory connection (DuckDB scans them in place, nothing is
+        copied); a DuckDB or PySpark book is returned as is. Feature building on a large
+        pandas book is several times faster this way (one vectorised query plan instead of
+        eager pandas joins). ``truth`` and ``source`` are kept."""
+        if self.engine not in ("pandas", "polars"):
+            return self
+        import duckdb
+
+        con = duckdb.connect()
+        rels = {}
+        for name, native in self._tables.items():
+            con.register(f"_dearstats_{name}", native)
+            rels[name] = con.table(f"_dearstats_{name}")
+        return Book(rels, truth=self.truth, source=self.source, _connection=con)
+
     @property
     def tables(self) -> dict[str, Any]:
         """The native frames, by table name."""
