@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# ``forecast`` and ``backtest`` are both functions and submodules: importing the functions
+# eagerly binds the package attributes to the functions (a lazy import would let the
+# submodule object shadow them once ``dearstats.forecast`` is imported anywhere).
+from dearstats.backtest import Backtest, backtest
 from dearstats.book import Book, read_book
 from dearstats.errors import (
     BookValidationError,
@@ -18,6 +22,7 @@ from dearstats.errors import (
     DearstatsWarning,
     InputError,
 )
+from dearstats.forecast import Forecast, forecast
 from dearstats.retention import renewal_events, retention
 from dearstats.scorecard import ScoreCard
 from dearstats.simulation import Intervention, SimConfig, simulate
@@ -35,10 +40,14 @@ _LAZY = {
     "HierarchicalLogit": "dearstats.models",
     "HierarchicalRenewal": "dearstats.models",
     "HierarchicalOrderedLogit": "dearstats.models",
+    "scenario": "dearstats.scenarios",
+    "Scenario": "dearstats.scenarios",
 }
 
 __all__ = [
+    "Backtest",
     "Book",
+    "Forecast",
     "BookValidationError",
     "ConvergenceWarning",
     "DearstatsError",
@@ -47,6 +56,8 @@ __all__ = [
     "Intervention",
     "ScoreCard",
     "SimConfig",
+    "backtest",
+    "forecast",
     "read_book",
     "renewal_events",
     "retention",

@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from dearstats.book import Book
-from dearstats.calibrate import _auc, expected_calibration_error
 from dearstats.errors import DearstatsWarning, InputError
 from dearstats.forecast import (
     ALL,
@@ -255,6 +254,8 @@ def _year_rows(fc: Forecast, act: pd.DataFrame, y: int, m: str) -> list[dict[str
 def _account_scores(
     fc: Forecast, outcome: pd.DataFrame, n_bins: int = 10
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    from dearstats.calibrate import _auc, expected_calibration_error
+
     if "p_renew" not in fc.accounts:
         return None, []
     a = fc.accounts[fc.accounts["arr_up"] > 0]

@@ -117,6 +117,93 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampler(args: argparse.Namespace) -> dict[str, int] | None:
+    cfg = {k: v for k, v in (("draws", args.draws), ("tune", args.tune)) if v is not None}
+    return cfg or None
+
+
+def _plan(args: argparse.Namespace) -> dict[str, float]:
+    return {k: v for k, v in (("grr", args.plan_grr), ("nrr", args.plan_nrr)) if v is not None}
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.forecast import forecast
+
+    book = read_book(args.path)
+    fc = forecast(
+        book,
+        args.fiscal_year,
+        as_of=args.as_of,
+        model=args.model,
+        plan=_plan(args),
+        training_years=args.training_years,
+        sampler_config=_sampler(args),
+        random_seed=args.random_seed,
+    )
+    _print_frame(fc.summary())
+    if fc.diagnostics:
+        ok = fc.diagnostics.get("passed")
+        print(f"convergence gate: {'passed' if ok else 'FAILED'} {fc.diagnostics}")
+    if args.out:
+        out = Path(args.out)
+        _write_frame(fc.frame(), str(out / "forecast.csv"))
+        _write_frame(fc.accounts, str(out / "accounts.csv"))
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from dearstats.backtest import backtest
+    from dearstats.book import read_book
+
+    book = read_book(args.path)
+    bt = backtest(
+        book,
+        args.fiscal_year,
+        models=args.model or ("hierarchical", "logit", "colour_rate", "last_year"),
+        training_years=args.training_years,
+        sampler_config=_sampler(args),
+        random_seed=args.random_seed,
+        progress=not args.quiet,
+    )
+    _print_frame(bt.summary().round(4))
+    if args.out:
+        out = Path(args.out)
+        _write_frame(bt.frame(), str(out / "backtest.csv"))
+        _write_frame(bt.accounts, str(out / "backtest_accounts.csv"))
+        _write_frame(bt.reliability, str(out / "reliability.csv"))
+    return 0
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.forecast import forecast
+    from dearstats.scenarios import scenario
+
+    turn: dict[str, int] = {}
+    for item in args.turn_green:
+        dim, sep, n = item.partition("=")
+        if not sep or not n.strip().isdigit():
+            raise InputError(f"--turn-green {item!r}: expected DIMENSION=N, e.g. adoption=50.")
+        turn[dim.strip()] = int(n)
+    book = read_book(args.path)
+    fc = forecast(
+        book,
+        args.fiscal_year,
+        model=args.model,
+        sampler_config=_sampler(args),
+        random_seed=args.random_seed,
+    )
+    sc = scenario(fc, turn_green=turn, select=args.select)
+    print(sc)
+    _print_frame(sc.targets.head(args.top))
+    if args.out:
+        out = Path(args.out)
+        _write_frame(sc.frame(), str(out / "scenario.csv"))
+        _write_frame(sc.targets, str(out / "targets.csv"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dearstats.book import read_book
     from dearstats.features import build_features
@@ -229,6 +316,43 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("features", help="features file (.parquet or .csv)")
     sp.add_argument("--scorecard", help="scorecard JSON (default: the built-in scorecard)")
     sp.add_argument("--out", required=True, help=".parquet or .csv")
+
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--training-years", type=int, default=3)
+        sp.add_argument("--draws", type=int, help="posterior draws per chain (hierarchical)")
+        sp.add_argument("--tune", type=int, help="warm-up steps per chain (hierarchical)")
+        sp.add_argument("--random-seed", type=int, default=0)
+
+    models = ["hierarchical", "logit", "colour_rate", "last_year"]
+    sp = add("forecast", cmd_forecast, "Predictive distribution of GRR and NRR for a year.")
+    sp.add_argument("path", help="folder of Parquet/CSV tables or a .duckdb file")
+    sp.add_argument("--fiscal-year", type=int, required=True)
+    sp.add_argument("--as-of", help="planning date (default: first day of the year)")
+    sp.add_argument("--model", choices=models, default="hierarchical")
+    sp.add_argument("--plan-grr", type=float, help="GRR plan, e.g. 0.9: report P(GRR ≥ plan)")
+    sp.add_argument("--plan-nrr", type=float, help="NRR plan, e.g. 1.05")
+    sp.add_argument("--out", help="folder for forecast.csv and accounts.csv")
+    model_args(sp)
+
+    sp = add("backtest", cmd_backtest, "Rolling-origin backtest of the forecasts by year.")
+    sp.add_argument("path")
+    sp.add_argument("--fiscal-year", type=int, action="append", required=True,
+                    help="repeatable, e.g. --fiscal-year 2022 --fiscal-year 2023")  # fmt: skip
+    sp.add_argument("--model", choices=models, action="append", help="repeatable; default all")
+    sp.add_argument("--out", help="folder for backtest.csv, backtest_accounts.csv, reliability.csv")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    model_args(sp)
+
+    sp = add("scenario", cmd_scenario, "What-if: turn N red accounts green on a dimension.")
+    sp.add_argument("path")
+    sp.add_argument("--fiscal-year", type=int, required=True)
+    sp.add_argument("--turn-green", action="append", required=True, metavar="DIMENSION=N",
+                    help="repeatable, e.g. --turn-green adoption=50")  # fmt: skip
+    sp.add_argument("--select", choices=["uplift", "arr", "score"], default="uplift")
+    sp.add_argument("--model", choices=models[:3], default="hierarchical")
+    sp.add_argument("--top", type=int, default=20, help="rows of the target list to print")
+    sp.add_argument("--out", help="folder for scenario.csv and targets.csv")
+    model_args(sp)
 
     sp = add("demo", cmd_demo, "Run the main job on the embedded demo book.")
     sp.add_argument("--data", default=str(DEMO_DIR), help="where the demo book lives")

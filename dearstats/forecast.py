@@ -153,7 +153,7 @@ def year_units(
             "arr_carry": np.where(carry, arr, 0.0),
             "arr_up": np.where(up, arr, 0.0),
             "arr_next": np.where(new_on_t1, arr, 0.0),
-            "renewal": np.where(up, end.to_numpy(), np.datetime64("NaT")),
+            "renewal": np.where(up, end.to_numpy(), np.datetime64("NaT", "us")),
         }
     )
     g = frame.groupby("account_id", sort=True)
@@ -161,7 +161,7 @@ def year_units(
     out["first_renewal"] = g["renewal"].min().astype("datetime64[us]")
     in_year = ((end > t0) & (end <= t1)).to_numpy()
     ends = pd.Series(
-        np.where(in_year, end.to_numpy(), np.datetime64("NaT")), dtype="datetime64[us]"
+        np.where(in_year, end.to_numpy(), np.datetime64("NaT", "us")), dtype="datetime64[us]"
     )
     last = ends.groupby(frame["account_id"]).max()
     out = out[out["arr_start"] > 0].copy()
@@ -787,7 +787,8 @@ def _account_table(target: pd.DataFrame, a0: np.ndarray, a1: np.ndarray) -> pd.D
     acc = target[keep].copy()
     acc["p_renew"] = np.where(renew, (next_ > 0).mean(axis=0), np.nan)
     acc["expected_arr_end"] = a1.mean(axis=0)
-    acc["arr_at_risk"] = a0 - np.minimum(a1, a0[None, :]).mean(axis=0)
+    # ≥ 0 up to rounding (a flat renewal is carry + ratio × up); clipped to exactly 0
+    acc["arr_at_risk"] = np.maximum(a0 - np.minimum(a1, a0[None, :]).mean(axis=0), 0.0)
     acc["_col"] = np.arange(len(acc))
     acc = acc.sort_values("arr_at_risk", ascending=False, kind="stable")
     return acc

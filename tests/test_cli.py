@@ -82,3 +82,54 @@ def test_demo_runs_the_pipeline_on_a_given_book(book_dir: Path, capsys) -> None:
         assert step in out
     assert "share of ARR" in out
     assert "renewal rate" in out
+
+
+@pytest.fixture(scope="module")
+def larger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "larger"
+    args = ["simulate", "--accounts", "500", "--years", "4", "--random-seed", "2", "--out"]
+    assert main([*args, str(out)]) == 0
+    return out
+
+
+def test_forecast_backtest_scenario_commands(larger_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "fc"
+    args = ["forecast", str(larger_dir), "--fiscal-year", "2023", "--model", "logit"]
+    assert main([*args, "--plan-grr", "0.9", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "GRR" in printed
+    assert "P(≥ plan)" in printed
+    fc = pd.read_csv(out / "forecast.csv")
+    assert {"segment", "metric", "mean", "lo80", "hi80", "p_plan"} <= set(fc.columns)
+    assert pd.read_csv(out / "accounts.csv")["account_id"].is_unique
+
+    args = ["backtest", str(larger_dir), "--fiscal-year", "2022", "--model", "logit"]
+    assert main([*args, "--model", "last_year", "--quiet", "--out", str(tmp_path / "bt")]) == 0
+    bt = pd.read_csv(tmp_path / "bt" / "backtest.csv")
+    assert set(bt["model"]) == {"logit", "last_year"}
+    assert set(bt["fiscal_year"]) == {2022}
+
+    args = ["scenario", str(larger_dir), "--fiscal-year", "2023", "--model", "logit"]
+    assert main([*args, "--turn-green", "adoption=5", "--out", str(tmp_path / "sc")]) == 0
+    assert "ΔGRR" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "sc" / "targets.csv")) == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            ["scenario", "{book}", "--fiscal-year", "2023", "--turn-green", "adoption"],
+            "DIMENSION=N",
+        ),
+        (["forecast", "{book}", "--fiscal-year", "2023", "--as-of", "2021-01-01"], "planning date"),
+        (["backtest", "{book}", "--fiscal-year", "2023", "--model", "last_year"], "not final"),
+    ],
+)
+def test_forecast_user_errors_are_one_line(larger_dir: Path, argv, needle, capsys) -> None:
+    argv = [a.replace("{book}", str(larger_dir)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
