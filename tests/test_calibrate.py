@@ -56,7 +56,7 @@ def test_ece_equal_count_bins() -> None:
 
 def test_weights_recover_known_coefficients() -> None:
     frame = _synthetic()
-    cal = calibrate_scorecard(frame, n_boot=500, random_seed=0)
+    cal = calibrate_scorecard(frame, n_boot=500, random_seed=0, adjust_for=())
     w = cal.weights.set_index("dimension")
     truth = {"deployment": 1 / 6, "engagement": 2 / 6, "adoption": 3 / 6, "roi": 0.0}
     for d, t in truth.items():
@@ -79,19 +79,131 @@ def test_ece_null_reference_is_near_point03_for_1000_rows() -> None:
     assert 0.02 < q["q50"] < 0.035
 
 
-# ------------------------------------------------------------- simulated book
+def test_ece_null_shrinks_like_one_over_sqrt_n() -> None:
+    """Why the held-out check needs a big book: a perfectly calibrated model's ECE is
+    ≈ sqrt(2/π) · sqrt(bins · p̄(1 − p̄) / n) (the mean |error| of 10 bin rates), so 4× the
+    rows halve it (module docstring, "Expected calibration error")."""
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.6, 0.95, 16000)
+    small = ece_null_quantiles(p[:1000], n_sim=300)["mean"]
+    big = ece_null_quantiles(p[:4000], n_sim=300)["mean"]
+    assert big / small == pytest.approx(0.5, abs=0.06)
+    approx = np.sqrt(2 / np.pi) * np.sqrt(10 * np.mean(p * (1 - p)) / 1000)
+    assert small == pytest.approx(approx, rel=0.1)
+
+
+def _drifting_mix(n: int = 16000, seed: int = 3) -> pd.DataFrame:
+    """Renewals whose risk differs by segment and whose segment mix drifts by year:
+    the share of the safer segment "Ent" grows from 0.2 (2021) to 0.6 (2024); the scores
+    have the same distribution in both segments, so they cannot see the drift."""
+    frame = _synthetic(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    year = rng.choice([2021, 2022, 2023, 2024], size=n)
+    share = pd.Series(year).map({2021: 0.2, 2022: 0.3, 2023: 0.4, 2024: 0.6}).to_numpy()
+    ent = rng.random(n) < share
+    s = frame[[f"{d}_score" for d in DIMS]].to_numpy()
+    eta = -1.0 + s @ np.array([0.01, 0.02, 0.03, 0.0]) + 1.2 * ent
+    frame["renewed"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    frame["segment"] = np.where(ent, "Ent", "SMB")
+    frame["fiscal_year"] = year
+    frame["renewal_date"] = pd.to_datetime([f"{y}-06-01" for y in year])
+    return frame
+
+
+def test_adjust_for_segment_follows_a_drifting_segment_mix() -> None:
+    frame = _drifting_mix()
+    test = frame[frame["fiscal_year"] == 2024]
+    se = np.sqrt(test["renewed"].mean() * (1 - test["renewed"].mean()) / len(test))
+    adjusted = calibrate_scorecard(  # default adjust_for=("segment",)
+        frame, train_years=TRAIN, test_years=TEST, n_boot=200, random_seed=0
+    )
+    plain = calibrate_scorecard(
+        frame, train_years=TRAIN, test_years=TEST, n_boot=200, random_seed=0, adjust_for=()
+    )
+    gap_adj = adjusted.evaluation["test"]["renewal_rate"] - adjusted.evaluation["test"]["mean_p"]
+    gap_plain = plain.evaluation["test"]["renewal_rate"] - plain.evaluation["test"]["mean_p"]
+    assert abs(gap_adj) < 3 * se, (gap_adj, se)
+    assert gap_plain > 4 * se, (gap_plain, se)  # the unadjusted model lags the mix
+    assert adjusted.evaluation["test"]["ece"] < plain.evaluation["test"]["ece"]
+    assert adjusted.adjust_for == ("segment",)
+    assert plain.adjust_for == ()
+    method = adjusted.scorecard.provenance.evaluation["method"]
+    assert list(method["adjust_for"]) == ["segment"]
+    assert method["model"] == "logit renewed ~ dimension scores + segment"
+    # the weights are the within-segment slopes: still ∝ (1, 2, 3, 0)
+    w = adjusted.weights.set_index("dimension")
+    for d, t in {"deployment": 1 / 6, "engagement": 2 / 6, "adoption": 3 / 6}.items():
+        assert w.loc[d, "ci_low"] - 0.02 <= t <= w.loc[d, "ci_high"] + 0.02
+    # thresholds: fitted P(renew) of the training mix of segments equals the targets
+    b = adjusted.model.result_.params
+    train = frame[frame["fiscal_year"].isin(TRAIN)]
+    mix = (train["segment"] == "SMB").mean()  # "Ent" is the reference level
+    slope = np.maximum(b[[f"{d}_score" for d in DIMS]].to_numpy(), 0).sum()
+    neg = np.minimum(b[[f"{d}_score" for d in DIMS]].to_numpy(), 0)
+    means = train[[f"{d}_score" for d in DIMS]].mean().to_numpy()
+    th = adjusted.thresholds.set_index("boundary")
+    for boundary, target in (("yellow", 0.75), ("green", 0.90)):
+        eta = (
+            b["Intercept"]
+            + mix * b["segment[SMB]"]
+            + (neg * means).sum()
+            + slope * th.loc[boundary, "score"]
+        )
+        assert 1 / (1 + np.exp(-eta)) == pytest.approx(target, abs=1e-6)
+    # a segment unseen in training is scored as the training mix
+    new = test.head(3).assign(segment="Strategic")
+    p_new = adjusted.predict_proba(new).to_numpy()
+    p_mix = [adjusted.predict_proba(new.assign(segment=s)).to_numpy() for s in ("Ent", "SMB")]
+    eta_mix = (1 - mix) * np.log(p_mix[0] / (1 - p_mix[0])) + mix * np.log(
+        p_mix[1] / (1 - p_mix[1])
+    )
+    np.testing.assert_allclose(np.log(p_new / (1 - p_new)), eta_mix, atol=1e-10)
+
+
+def test_adjust_for_needs_its_columns() -> None:
+    frame = _synthetic(400)
+    with pytest.raises(ds.InputError, match="adjust_for"):
+        calibrate_scorecard(frame, n_boot=10)  # the default adjusts for segment
+    frame["segment"] = None
+    with pytest.raises(ds.InputError, match="missing values"):
+        calibrate_scorecard(frame, n_boot=10)
+
+
+# ------------------------------------------------------------- simulated books
+#: Accounts of the held-out book. The acceptance is ECE ≤ 0.03 on a held-out year; a
+#: perfectly calibrated model's ECE is ≈ 0.8 · sqrt(10 · p̄(1 − p̄) / n) (see
+#: test_ece_null_shrinks_like_one_over_sqrt_n), 0.029 at the n = 1,078 FY2024 renewals of
+#: a 2,000-account book: there the check measured noise (it failed for a model within noise
+#: of perfect). 7,000 accounts give n ≈ 3,700 held-out renewals, where the null ECE has
+#: median ≈ 0.015 and 99th percentile ≈ 0.025, so ECE ≤ 0.03 tests calibration. Chosen
+#: from that formula, not from the result.
+N_ACCOUNTS = 7000
+
+
 @pytest.fixture(scope="module")
 def sim() -> dict[str, object]:
-    book = ds.simulate(2000, 6, random_seed=0)
+    """The held-out check: train FY2021-23, test FY2024 of a 7,000-account, 6-year book
+    (seed 0), scorecard calibrated with the defaults (adjusted for segment)."""
+    book = ds.simulate(N_ACCOUNTS, 6, random_seed=0)
     frame = renewal_frame(book, days_before=90, start="2021-01-01", end="2025-01-02")
     cal = calibrate_scorecard(frame, train_years=TRAIN, test_years=TEST, n_boot=2000, random_seed=0)
-    return {"book": book, "frame": frame, "cal": cal}
+    return {"frame": frame, "cal": cal}
+
+
+@pytest.fixture(scope="module")
+def small() -> dict[str, object]:
+    """A small book for the point-in-time check (build_features costs ~10 s per date even
+    on a small book and scales with it)."""
+    book = ds.simulate(600, 6, random_seed=0)
+    frame = renewal_frame(book, days_before=90, start="2024-01-01", end="2024-07-01")
+    return {"book": book, "frame": frame}
 
 
 @pytest.mark.slow
-def test_renewal_frame_is_point_in_time(sim: dict[str, object]) -> None:
-    frame, book = sim["frame"], sim["book"]
+def test_renewal_frame_is_point_in_time(small: dict[str, object]) -> None:
+    frame, book = small["frame"], small["book"]
     assert isinstance(frame, pd.DataFrame)
+    assert isinstance(book, ds.Book)
     assert (frame["as_of"] < frame["renewal_date"]).all()
     assert (frame["renewal_date"] - frame["as_of"] == pd.Timedelta(days=90)).all()
     assert set(frame["renewed"].unique()) <= {0, 1}
@@ -101,6 +213,7 @@ def test_renewal_frame_is_point_in_time(sim: dict[str, object]) -> None:
     # the features of one snapshot date equal build_features on the book cut at that date
     day = frame["as_of"].value_counts().index[0]
     rows = frame[frame["as_of"] == day].set_index("account_id")
+    assert len(rows) >= 3
     ref = build_features(book, day).loc[rows.index]
     for col in ("arr", "adoption_users_30d", "engagement_contacts_90d", "roi_verified_90d"):
         pd.testing.assert_series_equal(
@@ -110,6 +223,8 @@ def test_renewal_frame_is_point_in_time(sim: dict[str, object]) -> None:
 
 @pytest.mark.slow
 def test_heldout_brier_beats_colour_baseline(sim: dict[str, object]) -> None:
+    """Measured (seed 0): Brier 0.1223 vs 0.1267 for the renewal rate per colour of the
+    default card in FY2021-23; AUC 0.709 vs 0.706 (n = 3,740)."""
     frame, cal = sim["frame"], sim["cal"]
     assert isinstance(cal, Calibration)
     assert isinstance(frame, pd.DataFrame)
@@ -123,24 +238,19 @@ def test_heldout_brier_beats_colour_baseline(sim: dict[str, object]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured held-out ECE = 0.033 (train FY2021-23, test FY2024, n=1078) > 0.03. "
-        "Limits: (1) ECE noise: a perfectly calibrated model with these predictions scores "
-        "0.029 on average (P(ECE > 0.03) ≈ 0.43); (2) the true churn risk falls over time "
-        "(mean p_churn 0.197 in 2021 → 0.177 in 2024) more than the scores shift, so the "
-        "model predicts 0.811 renewal vs 0.834 observed. Not tuned away; see report."
-    ),
-)
 def test_heldout_ece_at_most_003(sim: dict[str, object]) -> None:
+    """Issue 4 acceptance. Measured (seed 0): ECE 0.0189 on n = 3,740 FY2024 renewals
+    (seeds 1 and 2, checked by hand: 0.0161 and 0.0120)."""
     cal = sim["cal"]
     assert isinstance(cal, Calibration)
+    assert cal.evaluation["test"]["n"] > 3500  # the sample size the check was designed for
     assert cal.evaluation["test"]["ece"] <= 0.03
 
 
 @pytest.mark.slow
 def test_heldout_ece_within_noise_of_perfect_calibration(sim: dict[str, object]) -> None:
+    """The stricter reading: no miscalibration detectable at this n. Measured (seed 0): ECE
+    0.0189 against the null 95th percentile 0.0215 (median 0.0142)."""
     frame, cal = sim["frame"], sim["cal"]
     assert isinstance(cal, Calibration)
     assert isinstance(frame, pd.DataFrame)
