@@ -722,7 +722,15 @@ def _tidy_mnlogit(
     bse, stat, pv = _f(res.bse), _f(res.tvalues), _f(res.pvalues)
     terms = [str(t) for t in res.params.index]
     slopes = [i for i, t in enumerate(terms) if t != INTERCEPT]
-    margins = res.get_margeff(at="overall", method="dydx", dummy=True) if slopes else None
+    margins = None
+    if slopes:
+        try:
+            margins = res.get_margeff(at="overall", method="dydx", dummy=True)
+        except ValueError:
+            # statsmodels' MNLogit dummy-variable margins fail to broadcast when the design
+            # has several indicator columns (statsmodels 0.15); the derivative (dy/dx)
+            # margins of the indicators are then reported instead of discrete changes.
+            margins = res.get_margeff(at="overall", method="dydx", dummy=False)
     scale = np.array([_unit_scale(spec, terms[i]) for i in slopes])
     tables = []
     for j, c in enumerate(present[1:]):
