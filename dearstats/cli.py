@@ -205,45 +205,91 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline on the demo book: validate → retention → features and scorecard
+    → calibrated scorecard → backtest → next year's forecast → scenarios → report."""
+    import warnings
+
+    from dearstats.backtest import backtest
     from dearstats.book import read_book
+    from dearstats.calibrate import calibrate_scorecard, renewal_frame
+    from dearstats.errors import ConvergenceWarning
     from dearstats.features import build_features
-    from dearstats.retention import renewal_events, retention
+    from dearstats.forecast import forecast
+    from dearstats.report import report as build_report
+    from dearstats.retention import fiscal_year_bounds, renewal_events, retention
     from dearstats.scorecard import ScoreCard
     from dearstats.simulation import simulate
 
-    data = Path(args.data)
+    started = time.perf_counter()
+    steps = 8
+    data, out = Path(args.data), Path(args.out)
+    sampler = {"draws": args.draws, "tune": args.tune} if args.draws else None
+
+    def step(i: int, text: str) -> None:
+        print(f"[{i}/{steps}] {text}  (t = {time.perf_counter() - started:.0f} s)", flush=True)
+
     if not (data / "contracts.parquet").exists():
-        t0 = time.perf_counter()
-        print(
-            f"[1/4] simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
-            f"seed {DEMO_SEED}) → {data}"
-        )
+        step(1, f"simulating the demo book ({DEMO_ACCOUNTS} accounts, {DEMO_YEARS} years, "
+                f"seed {DEMO_SEED}) → {data}")  # fmt: skip
         simulate(n_accounts=DEMO_ACCOUNTS, years=DEMO_YEARS, random_seed=DEMO_SEED).to_parquet(data)
-        print(f"      done in {time.perf_counter() - t0:.1f} s")
     else:
-        print(f"[1/4] using the demo book in {data}")
-    print("[2/4] validating")
+        step(1, f"using the demo book in {data}")
+    step(2, "validating")
     book = read_book(data, validate=False)
-    report = book.validate()
-    print("      " + report.render().replace("\n", "\n      "))
-    if not report.ok:
+    checked = book.validate()
+    print("      " + checked.render().replace("\n", "\n      "))
+    if not checked.ok:
         return 1
-    print("[3/4] gross and net revenue retention by fiscal year and segment")
+    step(3, "gross and net revenue retention by fiscal year and segment")
     ret = retention(book)
     _print_frame(ret.summary())
 
     last = int(ret.frame()["fiscal_year"].max())
     as_of = f"{last}-01-01"
-    print(f"[4/4] DEAR health as of {as_of} (default scorecard) and renewals in FY{last}")
-    t0 = time.perf_counter()
+    step(4, f"DEAR health as of {as_of} (default scorecard) and renewals in FY{last}")
     scored = ScoreCard.default().score(build_features(book, as_of=as_of))
-    print(
-        f"      features and scores for {len(scored)} accounts in {time.perf_counter() - t0:.1f} s"
-    )
     _print_frame(_health_mix(scored))
     events = renewal_events(book.frame("contracts"), book.frame("accounts"))
     events = events[(events["fiscal_year"] == last) & events["is_final"]]
     _print_frame(_renewal_by_colour(scored, events))
+
+    # the next fiscal year: the one starting after the last contract start in the book
+    end = pd.Timestamp(book.frame("contracts")["start_date"].max())
+    year = end.year + 1
+    plan_date = fiscal_year_bounds(year)[0]
+    step(5, f"calibrating the scorecard on renewals settled before {plan_date.date()}")
+    frame = renewal_frame(book.embedded(), end=plan_date - pd.Timedelta(days=30))
+    cal = calibrate_scorecard(frame, random_seed=DEMO_SEED)
+    out.mkdir(parents=True, exist_ok=True)
+    cal.scorecard.to_json(out / "scorecard.json")
+    print(f"      {cal!r}".replace("\n", "\n      "))
+    print(f"      calibrated scorecard → {out / 'scorecard.json'}")
+
+    first = int(ret.frame()["fiscal_year"].min())
+    # each backtest year needs a year of history with health data before its own
+    years = list(range(max(first + 2, last - 2), last + 1))
+    models = list(dict.fromkeys([args.model, "logit", "colour_rate", "last_year"]))
+    step(6, f"backtest FY{years[0]}-FY{years[-1]}: {', '.join(models)}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        bt = backtest(book, years, models=models, sampler_config=sampler,
+                      random_seed=DEMO_SEED, progress=True)  # fmt: skip
+        step(7, f"forecast FY{year} as of {plan_date.date()} ({args.model}) and scenarios")
+        fc = forecast(book, year, model=args.model, plan={"grr": 0.9, "nrr": 1.05},
+                      sampler_config=sampler, random_seed=DEMO_SEED)  # fmt: skip
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            print(f"      WARNING: {w.message}")
+    _print_frame(bt.summary().round(3))
+    _print_frame(fc.summary())
+    step(8, f"board pack for FY{year} → {out}")
+    res = build_report(
+        book, year, out=out, forecast=fc, backtest=bt, calibration=cal,
+        scenarios=({"adoption": 50}, {"engagement": 50}), random_seed=DEMO_SEED,
+    )  # fmt: skip
+    print(f"      report: {res.html}")
+    print(f"      pdf:    {res.pdf}")
+    print(f"done in {time.perf_counter() - started:.0f} s")
     return 0
 
 
@@ -356,6 +402,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = add("demo", cmd_demo, "Run the main job on the embedded demo book.")
     sp.add_argument("--data", default=str(DEMO_DIR), help="where the demo book lives")
+    sp.add_argument("--out", default="reports/demo", help="folder for the report")
+    sp.add_argument("--draws", type=int, help="posterior draws per chain (default 1000)")
+    sp.add_argument("--tune", type=int, help="warm-up steps per chain (default 1000)")
+    sp.add_argument("--model", choices=["hierarchical", "logit", "colour_rate"],
+                    default="hierarchical", help="forecast model")  # fmt: skip
     return p
 
 

@@ -707,7 +707,7 @@ def forecast(
     def feats(d: pd.Timestamp) -> pd.DataFrame:
         return by_date.get(pd.Timestamp(d), panel.iloc[:0].set_index("account_id"))
 
-    train_parts, carry_parts, unsettled, years_used = [], [], 0, []
+    train_parts, carry_parts, unsettled, years_used, skipped = [], [], 0, [], []
     for k in range(1, training_years + 1):
         y = fiscal_year - k
         units = year_units(contracts, accounts, y, cut=p, grace_days=grace_days,
@@ -717,14 +717,19 @@ def forecast(
         unsettled += int((~units["settled"]).sum())
         units = units[units["settled"]]
         units = _with_features(units, feats(snaps[k]), snaps[k]).assign(fiscal_year=y)
+        if units[list(SCORES)].isna().all().all():
+            skipped.append(y)  # no health data before this snapshot (start of the book)
+            continue
         train_parts.append(units[units["arr_up"] > 0])
         carry_parts.append(units[units["arr_up"] <= 0])
         years_used.append(y)
     train = pd.concat(train_parts) if train_parts else pd.DataFrame()
     if len(train) < 50:
         raise InputError(
-            f"forecast: {len(train)} settled renewal accounts in the {training_years} "
-            f"fiscal year(s) before FY{fiscal_year} as of {p.date()} (need ≥ 50 to fit "
+            f"forecast: {len(train)} settled renewal accounts with health data in the "
+            f"{training_years} fiscal year(s) before FY{fiscal_year} as of {p.date()}"
+            + (f" (years without health data: {skipped})" if skipped else "")
+            + f" (need ≥ 50 to fit "
             f"{model!r}); use a later fiscal_year, more training_years, or a bigger book."
         )
     carry_train = pd.concat(carry_parts)
@@ -758,6 +763,7 @@ def forecast(
             "n_renewal_accounts": len(train),
             "n_carry_only": len(carry_train),
             "unsettled": unsettled,
+            "skipped_years": skipped,
             "cross_sell": {"n": xsell.n, "bought": xsell.k},
         },
         diagnostics=method.diagnostics(),

@@ -75,15 +75,6 @@ def test_features_then_score(book_dir: Path, tmp_path: Path) -> None:
         assert set(out[f"{dim}_colour"].dropna()) <= {"red", "yellow", "green"}
 
 
-def test_demo_runs_the_pipeline_on_a_given_book(book_dir: Path, capsys) -> None:
-    assert main(["demo", "--data", str(book_dir)]) == 0
-    out = capsys.readouterr().out
-    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
-        assert step in out
-    assert "share of ARR" in out
-    assert "renewal rate" in out
-
-
 @pytest.fixture(scope="module")
 def larger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "larger"
@@ -133,3 +124,18 @@ def test_forecast_user_errors_are_one_line(larger_dir: Path, argv, needle, capsy
     assert needle in err
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_pipeline(larger_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    argv = ["demo", "--data", str(larger_dir), "--out", str(out), "--model", "logit"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for step in range(1, 9):
+        assert f"[{step}/8]" in printed
+    assert "share of ARR" in printed
+    assert "renewal rate" in printed
+    for name in ("report.html", "report.pdf", "scorecard.json"):
+        assert (out / name).stat().st_size > 1000, name
+    assert str(out / "report.html") in printed
