@@ -42,6 +42,8 @@ _LAZY = {
     "HierarchicalOrderedLogit": "dearstats.models",
     "scenario": "dearstats.scenarios",
     "Scenario": "dearstats.scenarios",
+    "report": "dearstats.report",
+    "ReportResult": "dearstats.report",
 }
 
 __all__ = [
