@@ -204,6 +204,39 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.report import report as build_report
+
+    book = read_book(args.path)
+    res = build_report(
+        book,
+        args.fiscal_year,
+        out=args.out,
+        model=args.model,
+        plan=_plan(args) or None,
+        sampler_config=_sampler(args),
+        random_seed=args.random_seed,
+        progress=not args.quiet,
+    )
+    print(f"report: {res.html}")
+    print(f"pdf:    {res.pdf}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.calibrate import calibrate_scorecard
+
+    book = read_book(args.path)
+    cal = calibrate_scorecard(book.embedded(), days_before=args.days_before,
+                              random_seed=args.random_seed)  # fmt: skip
+    print(repr(cal))
+    cal.scorecard.to_json(args.out)
+    print(f"calibrated scorecard → {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on the demo book: validate → retention → features and scorecard
     → calibrated scorecard → backtest → next year's forecast → scenarios → report."""
@@ -399,6 +432,22 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=int, default=20, help="rows of the target list to print")
     sp.add_argument("--out", help="folder for scenario.csv and targets.csv")
     model_args(sp)
+
+    sp = add("report", cmd_report, "Board pack (HTML, PDF, figures, CSVs) for a fiscal year.")
+    sp.add_argument("path")
+    sp.add_argument("--fiscal-year", type=int, required=True)
+    sp.add_argument("--out", required=True, help="output folder")
+    sp.add_argument("--model", choices=models[:3], default="hierarchical")
+    sp.add_argument("--plan-grr", type=float)
+    sp.add_argument("--plan-nrr", type=float)
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    model_args(sp)
+
+    sp = add("calibrate", cmd_calibrate, "Calibrate scorecard weights and thresholds on renewals.")
+    sp.add_argument("path")
+    sp.add_argument("--days-before", type=int, default=90, help="snapshot days before renewal")
+    sp.add_argument("--random-seed", type=int, default=0)
+    sp.add_argument("--out", required=True, help="scorecard JSON to write")
 
     sp = add("demo", cmd_demo, "Run the main job on the embedded demo book.")
     sp.add_argument("--data", default=str(DEMO_DIR), help="where the demo book lives")

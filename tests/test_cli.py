@@ -139,3 +139,15 @@ def test_demo_runs_the_whole_pipeline(larger_dir: Path, tmp_path: Path, capsys) 
     for name in ("report.html", "report.pdf", "scorecard.json"):
         assert (out / name).stat().st_size > 1000, name
     assert str(out / "report.html") in printed
+
+
+@pytest.mark.slow
+def test_report_and_calibrate_commands(larger_dir: Path, tmp_path: Path, capsys) -> None:
+    card = tmp_path / "card.json"
+    assert main(["calibrate", str(larger_dir), "--out", str(card)]) == 0
+    assert card.stat().st_size > 500
+    out = tmp_path / "rep"
+    argv = ["report", str(larger_dir), "--fiscal-year", "2023", "--model", "logit", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert (out / "report.html").stat().st_size > 10_000
+    assert str(out / "report.pdf") in capsys.readouterr().out
