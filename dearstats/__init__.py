@@ -42,6 +42,8 @@ _LAZY = {
     "HierarchicalOrderedLogit": "dearstats.models",
     "scenario": "dearstats.scenarios",
     "Scenario": "dearstats.scenarios",
+    "activity_effects": "dearstats.effects",
+    "ActivityEffects": "dearstats.effects",
     "report": "dearstats.report",
     "ReportResult": "dearstats.report",
 }
