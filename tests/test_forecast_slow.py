@@ -66,9 +66,10 @@ def test_the_convergence_gate_is_never_silent(runs) -> None:
             assert d["problems"], d
         for fc in fits:
             d = fc.diagnostics
-            ok = d["rhat_max"] <= 1.01 and d["ess_bulk_min"] >= 400 and d["divergences"] == 0
-            ok = ok and d["ess_tail_min"] >= 400
-            assert ok == d["passed"], d
+            if d["passed"]:  # a pass means every threshold held
+                assert d["rhat_max"] <= 1.01, d
+                assert min(d["ess_bulk_min"], d["ess_tail_min"]) >= 400, d
+                assert d["divergences"] == 0, d
 
 
 def test_hierarchical_80pct_intervals_cover_at_a_rate_consistent_with_80pct(runs) -> None:
