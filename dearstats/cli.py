@@ -237,6 +237,40 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from dearstats.book import read_book
+    from dearstats.calibrate import renewal_frame
+
+    book = read_book(args.path)
+    frame = renewal_frame(book.embedded(), days_before=args.days_before)
+    preds = [f"{d}_score" for d in ("deployment", "engagement", "adoption", "roi")]
+    # a missing ROI score (no success plan due yet) is filled with the mean plus a flag
+    frame["roi_score_missing"] = frame["roi_score"].isna().astype("float64")
+    for c in preds:
+        frame[c] = frame[c].fillna(frame[c].mean())
+    preds.append("roi_score_missing")
+    if args.model == "logit":
+        from dearstats.models import RenewalLogit
+
+        logit = RenewalLogit(preds, outcome="renewed", groups=["segment"], cluster="csm_id").fit(
+            frame
+        )
+        logit.print_summary()
+        if args.out:
+            _write_frame(logit.summary(), args.out)
+        return 0
+    from dearstats.models import HierarchicalRenewal
+
+    frame["csm_id"] = frame["csm_id"].astype("object").fillna("(tech-touch)")
+    model = HierarchicalRenewal(preds, groups=("segment", "csm_id"), random_seed=args.random_seed)
+    model.fit(frame, draws=args.draws, tune=args.tune, progressbar=not args.quiet)
+    _print_frame(model.summary().round(4))
+    if args.out:
+        model.save(args.out)
+        print(f"saved the fitted model → {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on the demo book: validate → retention → features and scorecard
     → calibrated scorecard → backtest → next year's forecast → scenarios → report."""
@@ -432,6 +466,16 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=int, default=20, help="rows of the target list to print")
     sp.add_argument("--out", help="folder for scenario.csv and targets.csv")
     model_args(sp)
+
+    sp = add("fit", cmd_fit, "Fit a renewal model on the book's settled renewals.")
+    sp.add_argument("path")
+    sp.add_argument("--model", choices=["logit", "hierarchical"], default="logit")
+    sp.add_argument("--days-before", type=int, default=90, help="snapshot days before renewal")
+    sp.add_argument("--draws", type=int, help="posterior draws per chain (hierarchical)")
+    sp.add_argument("--tune", type=int, help="warm-up steps per chain (hierarchical)")
+    sp.add_argument("--random-seed", type=int, default=0)
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--out", help="logit: summary table (.csv/.parquet); hierarchical: model file")
 
     sp = add("report", cmd_report, "Board pack (HTML, PDF, figures, CSVs) for a fiscal year.")
     sp.add_argument("path")

@@ -151,3 +151,23 @@ def test_report_and_calibrate_commands(larger_dir: Path, tmp_path: Path, capsys)
     assert main([*argv, "--out", str(out)]) == 0
     assert (out / "report.html").stat().st_size > 10_000
     assert str(out / "report.pdf") in capsys.readouterr().out
+
+
+def test_fit_command_prints_and_writes_the_logit_summary(
+    larger_dir: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "logit.csv"
+    assert main(["fit", str(larger_dir), "--model", "logit", "--out", str(out)]) == 0
+    assert "adoption_score" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert {"term", "coef", "odds_ratio", "ame"} <= set(table.columns)
+
+
+def test_every_command_has_help(capsys) -> None:
+    commands = ["simulate", "validate", "retention", "features", "score", "fit", "forecast",
+                "backtest", "scenario", "calibrate", "report", "demo"]  # fmt: skip
+    for command in commands:
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0
+        assert "usage: dearstats " + command in capsys.readouterr().out
