@@ -690,7 +690,7 @@ def forecast(
             f"forecast: no account has ARR on {t0.date()} (start of FY{fiscal_year}) in the "
             f"contracts known on {p.date()}; choose a fiscal year inside the book."
         )
-    cohort_gap = _cohort_gap(contracts, p, t0, grace_days) if p < t0 else 0
+    cohort_gap = _cohort_gap(contracts, p, t0) if p < t0 else 0
 
     if model == "last_year":
         return _last_year(cut, fiscal_year, p, target, plan, grace_days, fy_start_month,
@@ -777,7 +777,7 @@ def forecast(
             "seconds": round(time.perf_counter() - started, 2),
         },
         cohort_gap=cohort_gap,
-        _state={"method": method, "design": design, "target": target.drop(columns=[]),
+        _state={"method": method, "design": design, "target": target,
                 "a1": a1, "renew": renew, "card": card},
     )  # fmt: skip
 
@@ -798,7 +798,7 @@ def _account_table(target: pd.DataFrame, a0: np.ndarray, a1: np.ndarray) -> pd.D
     return acc
 
 
-def _cohort_gap(contracts: pd.DataFrame, p: pd.Timestamp, t0: pd.Timestamp, grace: int) -> int:
+def _cohort_gap(contracts: pd.DataFrame, p: pd.Timestamp, t0: pd.Timestamp) -> int:
     c = _prepare_contracts(contracts)
     ends = c[(c["end_date"] >= p) & (c["end_date"] <= t0)]
     return int(ends["account_id"].nunique())
