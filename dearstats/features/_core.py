@@ -43,6 +43,7 @@ __all__ = [
     "day_numbers",
     "day_table",
     "dense_context",
+    "distinct",
     "flag",
     "floor_div",
     "from_day_numbers",
@@ -110,6 +111,23 @@ def safe_div(num: nw.Expr, den: nw.Expr) -> nw.Expr:
     return num.cast(nw.Float64) / nw.when(den != 0).then(den.cast(nw.Float64))
 
 
+def distinct(lf: nw.LazyFrame, *columns: str) -> nw.LazyFrame:
+    """The distinct rows of ``lf``'s ``columns`` (all columns if none are given).
+
+    Spelled as a group-by without aggregates, which every engine runs as a hash
+    aggregate; narwhals' ``unique()`` becomes a ``row_number()`` window on the SQL
+    engines (a partitioned sort), several times slower on large inputs. Null keys form
+    a group, as in ``unique()``.
+    """
+    keys = list(columns) or lf.collect_schema().names()
+    if len(keys) == 1:
+        # pandas warns on an aggregate-free group-by of one key (its ``groups`` keys
+        # change in pandas 4): count, then drop the count
+        count = f"_{keys[0]}_rows"
+        return lf.group_by(*keys).agg(nw.len().alias(count)).select(*keys)
+    return lf.group_by(*keys).agg()
+
+
 def flag(condition: nw.Expr) -> nw.Expr:
     """``condition`` as 0/1 ``Int64`` (null counts as 0).
 
@@ -120,7 +138,8 @@ def flag(condition: nw.Expr) -> nw.Expr:
 
 
 class Tables:
-    """The book's tables in the shape the features read, each built once and reused.
+    """The book's tables in the shape the features read, each built once and reused
+    (a window-filtered version, ``span``, is built per call).
 
     A table keeps its contract columns only (optional ones that are absent come back
     null) and its date columns become day numbers ``_<column>`` (``date`` → ``_day``).
@@ -132,19 +151,36 @@ class Tables:
         self.book = book
         self._cache: dict[str, nw.LazyFrame] = {}
 
-    def __call__(self, name: str, columns: Sequence[str]) -> nw.LazyFrame:
-        """The table's ``columns`` (contract names; date columns come back renamed)."""
+    def __call__(
+        self, name: str, columns: Sequence[str], span: tuple[int, int] | None = None
+    ) -> nw.LazyFrame:
+        """The table's ``columns`` (contract names; date columns come back renamed).
+
+        ``span = (first, end)``: keep only records whose date column (``date_column`` of
+        the contract) lies in ``[first, end)`` (day numbers). The filter is applied to the
+        raw ``Date`` column before any day number is computed, so the engines push it
+        into the scan (Parquet filter pushdown) and derive day numbers of those records
+        only.
+        """
+        spec = TABLES[name]
+        picked = [_day_name(c) if spec.column(c).kind == "date" else c for c in columns]
+        if span is not None:
+            return self._build(name, span).select(*picked)
         if name not in self._cache:
             self._cache[name] = self._build(name)
-        spec = TABLES[name]
-        return self._cache[name].select(
-            *(_day_name(c) if spec.column(c).kind == "date" else c for c in columns)
-        )
+        return self._cache[name].select(*picked)
 
-    def _build(self, name: str) -> nw.LazyFrame:
+    def _build(self, name: str, span: tuple[int, int] | None = None) -> nw.LazyFrame:
         lf = self.book.lazy(name)
         schema = lf.collect_schema()
         spec = TABLES[name]
+        if span is not None:
+            assert spec.date_column is not None
+            first, end = (_EPOCH + _dt.timedelta(days=d) for d in span)
+            raw = nw.col(spec.date_column)
+            lf = lf.filter(
+                (raw >= nw.lit(first, dtype=nw.Date)) & (raw < nw.lit(end, dtype=nw.Date))
+            )
         exprs = [
             nw.col(c.name)
             if c.name in schema
@@ -190,6 +226,16 @@ class Context:
         dates = None if self.dates is None else self.dates.with_columns(earlier)
         span = None if self.span is None else (self.span[0] - days, self.span[1] - days)
         return replace(self, pairs=self.pairs.with_columns(earlier), dates=dates, span=span)
+
+    def recent_table(self, name: str, columns: Sequence[str], depth: int) -> nw.LazyFrame:
+        """``table(name, columns)`` keeping only records dated (by the contract's
+        ``date_column``) where some window of ``depth`` days can reach them, filtered on
+        the raw date before any day number is derived (dense contexts; otherwise the
+        whole table)."""
+        if self.span is None:
+            return self.table(name, columns)
+        first, last = self.span
+        return self.table(name, columns, span=(first - depth, last))
 
     def recent(self, events: nw.LazyFrame, depth: int, day: str = "_day") -> nw.LazyFrame:
         """Drop records no window of ``depth`` days can reach (dense contexts only, whose

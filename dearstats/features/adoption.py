@@ -12,14 +12,14 @@ from __future__ import annotations
 import narwhals as nw
 
 from dearstats.features._config import FeatureConfig
-from dearstats.features._core import KEYS, Context, flag, window_join
+from dearstats.features._core import KEYS, Context, distinct, flag, window_join
 
 __all__ = ["adoption_counts", "workflow_counts"]
 
 
 def _active_usage(ctx: Context, depth: int) -> nw.LazyFrame:
-    usage = ctx.table("usage", ["account_id", "user_id", "date", "feature", "events"])
-    return ctx.recent(usage, depth).filter(
+    usage = ctx.recent_table("usage", ["account_id", "user_id", "date", "feature", "events"], depth)
+    return usage.filter(
         (nw.col("events") > 0) & ~nw.col("user_id").is_null() & ~nw.col("account_id").is_null()
     )
 
@@ -74,23 +74,22 @@ def workflow_counts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
 
     Reads ``usage`` dated in ``[as_of − adoption_window_days, as_of)``.
     """
-    members = (
-        _catalog(ctx)
-        .filter(~nw.col("workflow").is_null() & ~nw.col("feature").is_null())
-        .select("feature", "workflow")
-        .unique()
+    members = distinct(
+        _catalog(ctx).filter(~nw.col("workflow").is_null() & ~nw.col("feature").is_null()),
+        "feature",
+        "workflow",
     )
     sizes = members.group_by("workflow").agg(nw.len().alias("_size"))
-    feature_days = (
-        _active_usage(ctx, config.adoption_window_days)
-        .select("account_id", "feature", "_day")
-        .unique()
-        .join(members, on="feature", how="inner")
-    )
+    feature_days = distinct(
+        _active_usage(ctx, config.adoption_window_days), "account_id", "feature", "_day"
+    ).join(members, on="feature", how="inner")
     used = (
-        window_join(ctx, feature_days, config.adoption_window_days)
-        .select(*KEYS, "workflow", "feature")
-        .unique()
+        distinct(
+            window_join(ctx, feature_days, config.adoption_window_days),
+            *KEYS,
+            "workflow",
+            "feature",
+        )
         .group_by(*KEYS, "workflow")
         .agg(nw.len().alias("_used"))
         .join(sizes, on="workflow", how="inner")
@@ -104,10 +103,6 @@ def workflow_counts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
 
 def n_workflows(ctx: Context) -> nw.LazyFrame:
     """One row: ``_n_workflows``, the distinct non-null workflows of the catalogue."""
-    return (
-        _catalog(ctx)
-        .filter(~nw.col("workflow").is_null())
-        .select("workflow")
-        .unique()
-        .select(nw.len().alias("_n_workflows"))
+    return distinct(_catalog(ctx).filter(~nw.col("workflow").is_null()), "workflow").select(
+        nw.len().alias("_n_workflows")
     )

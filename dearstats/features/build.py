@@ -35,6 +35,7 @@ from dearstats.features._core import (
     Tables,
     day_numbers,
     dense_context,
+    distinct,
     from_day_numbers,
     sparse_context,
 )
@@ -166,7 +167,7 @@ def renewal_snapshots(
         raise InputError(f"days_before={days_before!r} must be a whole number of days ≥ 1.")
     tables = Tables(book)
     contracts = tables("contracts", ["account_id", "start_date", "end_date", "arr"])
-    events = contracts.select("account_id", nw.col("_end_date").alias("_renewal")).unique()
+    events = distinct(contracts.select("account_id", nw.col("_end_date").alias("_renewal")))
     if start is not None:
         events = events.filter(nw.col("_renewal") >= day_numbers([to_date(start, name="start")])[0])
     if end is not None:

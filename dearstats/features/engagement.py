@@ -15,6 +15,7 @@ from dearstats.features._core import (
     KEYS,
     Context,
     before_join,
+    distinct,
     flag,
     floor_div,
     window_join,
@@ -29,10 +30,8 @@ def _touches(ctx: Context) -> nw.LazyFrame:
     links = ctx.table("activity_contacts", ["activity_id", "contact_id"]).filter(
         ~nw.col("contact_id").is_null()
     )
-    return (
-        links.join(activities, on="activity_id", how="inner")
-        .select("account_id", "contact_id", "_day")
-        .unique()
+    return distinct(
+        links.join(activities, on="activity_id", how="inner"), "account_id", "contact_id", "_day"
     )
 
 
@@ -42,10 +41,10 @@ def _key_contacts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
     sla = nw.lit(config.other_key_sla_days, dtype=nw.Int64)
     for role, days in sorted(config.role_sla.items(), reverse=True):
         sla = nw.when(nw.col("role") == role).then(nw.lit(days, dtype=nw.Int64)).otherwise(sla)
-    return (
-        contacts.filter(nw.col("is_key").fill_null(False) & ~nw.col("contact_id").is_null())
-        .select("account_id", "contact_id", sla.alias("_sla"))
-        .unique()
+    return distinct(
+        contacts.filter(nw.col("is_key").fill_null(False) & ~nw.col("contact_id").is_null()).select(
+            "account_id", "contact_id", sla.alias("_sla")
+        )
     )
 
 
@@ -88,17 +87,20 @@ def engagement_parts(ctx: Context, config: FeatureConfig) -> list[nw.LazyFrame]:
         "account_id", "_day"
     )
     periods = (
-        window_join(ctx, key_days.unique(), p * config.sla_periods)
-        .select(*KEYS, floor_div(nw.col("_age") - 1, p).alias("_period"))
-        .unique()
+        distinct(
+            window_join(ctx, distinct(key_days), p * config.sla_periods).select(
+                *KEYS, floor_div(nw.col("_age") - 1, p).alias("_period")
+            )
+        )
         .group_by(*KEYS)
         .agg(nw.len().alias("_periods"))
     )
-    sponsors = (
-        ctx.table("contacts", ["contact_id", "account_id", "role"])
-        .filter(nw.col("role") == config.sponsor_role)
-        .select("account_id", "contact_id")
-        .unique()
+    sponsors = distinct(
+        ctx.table("contacts", ["contact_id", "account_id", "role"]).filter(
+            nw.col("role") == config.sponsor_role
+        ),
+        "account_id",
+        "contact_id",
     )
     sponsor_days = touches.join(sponsors, on=["account_id", "contact_id"], how="inner").select(
         "account_id", "_day", nw.lit("sponsor").alias("_kind")
@@ -108,7 +110,7 @@ def engagement_parts(ctx: Context, config: FeatureConfig) -> list[nw.LazyFrame]:
         .filter(nw.col("activity_type") == config.ebr_type)
         .select("account_id", "_day", nw.lit("ebr").alias("_kind"))
     )
-    events = nw.concat([sponsor_days, ebr_days], how="vertical").unique()
+    events = distinct(nw.concat([sponsor_days, ebr_days], how="vertical"))
     latest = (
         before_join(ctx, events)
         .with_columns(
