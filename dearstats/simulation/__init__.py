@@ -6,7 +6,9 @@ DEAR dimensions, CSM activities that causally raise health but are aimed at acco
 health is low (confounding), observables drawn from the latents (seats, contacts touched,
 telemetry, success-plan outcomes), and contract renewals whose churn / contraction / flat /
 expansion probabilities are known functions of the latents. :class:`Intervention`
-re-simulates a what-if with common random numbers. :func:`write_book_parquet` streams a
+re-simulates a what-if with common random numbers. :func:`csm_read_confounders` gives the
+health reads the simulated CSMs act on as ``extra_confounders`` of
+:func:`dearstats.activity_effects`. :func:`write_book_parquet` streams a
 large book (hundreds of millions of usage rows) to Parquet.
 """
 
@@ -23,6 +25,7 @@ from dearstats.simulation._config import (
 )
 from dearstats.simulation._core import ParquetBook, simulate, write_book_parquet
 from dearstats.simulation._intervention import Intervention
+from dearstats.simulation._reads import csm_read_confounders
 from dearstats.simulation._truth import Truth
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "SegmentConfig",
     "SimConfig",
     "Truth",
+    "csm_read_confounders",
     "simulate",
     "write_book_parquet",
 ]

@@ -155,7 +155,8 @@ class ActivityTargeting:
     near_renewal * 1[renewal within near_renewal_months] + new_account * 1[account younger
     than new_account_months]))`` times the share of the month the account is a customer.
     Negative ``health`` weights make CSMs aim the activity at accounts whose latent health
-    is low: the confounding.
+    is low: the confounding. For CSM (high-touch) accounts ``z`` here is the CSM's health
+    read (``SimConfig.csm_read_sd``), which is ``z`` itself by default.
     """
 
     base_rate: float = field(
@@ -211,7 +212,9 @@ class SimConfig:
       e[i,t+1]``, ``e ~ N(0, (1 - persistence^2) transient_sd^2 R)``; ``skill`` is the CSM's
       skill (``automated_skill`` for tech-touch accounts);
     - activity counts ``n[i,t,k] ~ Poisson(rate)`` with the rate of :class:`ActivityTargeting`
-      (automated ``health_check`` emails only for tech-touch accounts);
+      (automated ``health_check`` emails only for tech-touch accounts); a CSM's rates use
+      their health read ``r[i,t] = z[i,t] + N(0, csm_read_sd^2)`` per dimension (its own
+      random stream; ``r = z`` at the default 0), automated emails use ``z``;
     - at a contract's end (decided with ``z`` of the month before): ``P(churn) =
       logistic(segment.churn_intercept + churn_weights . z + addon_churn_offset[add-on] +
       c[i] + b[csm])``; given no churn, an ordered logit with location ``eta =
@@ -356,6 +359,14 @@ class SimConfig:
     targeting: dict[str, ActivityTargeting] = field(
         default_factory=_default_targeting,
         metadata={"doc": "rate model of each activity type for high-touch accounts"},
+    )
+    csm_read_sd: float = field(
+        default=0.0,
+        metadata={
+            "doc": "sd of the noise of a CSM's monthly health read r = z + N(0, sd^2) per "
+            "dimension; CSM activity rates use r instead of z (0 = CSMs see z exactly; the "
+            "reads are in truth.csm_reads)"
+        },
     )
     max_activity_rate: float = field(
         default=4.0,
@@ -578,6 +589,8 @@ class SimConfig:
             problems.append("cutpoints must be increasing")
         if not 0 < self.initial_share <= 1:
             problems.append("initial_share must be in (0, 1]")
+        if not (math.isfinite(self.csm_read_sd) and self.csm_read_sd >= 0):
+            problems.append(f"csm_read_sd must be a number >= 0; found {self.csm_read_sd}")
         if self.usage_user_cap < 1:
             problems.append("usage_user_cap must be >= 1")
         if not 0 <= self.late_renewal_max_days <= 60:

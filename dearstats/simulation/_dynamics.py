@@ -9,8 +9,9 @@ Month ``t`` (vectorised over accounts):
 3. contracts ending in month ``t + 1`` are decided with ``z[t]`` (churn, then contraction /
    flat / expansion; see :class:`SimConfig`); the renewal starts at the old end date, or up
    to ``late_renewal_max_days`` later;
-4. activity counts ``n[t] ~ Poisson(rate(z[t]))`` by inversion of fixed uniforms, plus an
-   intervention's extra activities;
+4. activity counts ``n[t] ~ Poisson(rate(r[t]))`` by inversion of fixed uniforms, plus an
+   intervention's extra activities; ``r[t] = z[t] + csm_read_sd * noise[t]`` is the CSM's
+   health read (high-touch accounts; automated emails to tech-touch accounts use ``z``);
 5. ``x[t+1] = persistence * x[t] + (n[t] @ activity_effects) * skill + innovation[t+1]``.
 """
 
@@ -54,6 +55,7 @@ class Dynamics:
     """Everything the monthly loop produced (month-major arrays are ``(n_months, n, ...)``)."""
 
     z: np.ndarray  # (M, n, 4) latent health
+    reads: np.ndarray  # (M, n, 4) the CSMs' health reads (z itself when csm_read_sd = 0)
     rates: np.ndarray  # (M, n, T) Poisson rate of each activity type
     counts: np.ndarray  # (M, n, T) activities that happened (including extra ones)
     active: np.ndarray  # (M, n) share of the month the account is a customer
@@ -137,7 +139,8 @@ def run_dynamics(
     gamma = np.asarray(cfg.expansion_weights)
     c1, c2 = cfg.cutpoints
 
-    # activity rate model: log rate = a[i, k] + z @ H[k] + near * r[k] + new * o[k]
+    # activity rate model: log rate = a[i, k] + read @ H[k] + near * r[k] + new * o[k], where
+    # read = z + csm_read_sd * noise for CSM accounts (z for tech-touch accounts)
     tg = [cfg.targeting[k] for k in ACTIVITY_TYPES]
     seg_shift = np.array([s.activity_shift for s in seg_cfg])[seg]
     with np.errstate(divide="ignore"):
@@ -162,6 +165,12 @@ def run_dynamics(
 
     # fixed-shape random numbers (common random numbers under interventions)
     u_act = streams.world("activity_counts").random((months, n, n_types))
+    read_sd = float(cfg.csm_read_sd)
+    read_noise = (
+        streams.world("csm_reads").standard_normal((months, n, len(DIMENSIONS))) * read_sd
+        if read_sd > 0
+        else None
+    )
     kmax = cal.years + 3
     rr = streams.world("renewals")
     u_ren = rr.random((n, n_prod, kmax, 5))
@@ -197,6 +206,7 @@ def run_dynamics(
     customer_until = np.full(n, NEVER)
     x = world.x0.copy()
     z_all = np.empty((months, n, len(DIMENSIONS)))
+    reads = z_all if read_noise is None else np.empty((months, n, len(DIMENSIONS)))
     rates = np.zeros((months, n, n_types))
     counts = np.zeros((months, n, n_types), dtype=np.int64)
     active = np.zeros((months, n))
@@ -339,9 +349,13 @@ def run_dynamics(
         near = store.live[:, 0] & (to_renewal > 0) & (to_renewal <= near_days)
         new = (age >= 0) & (age < cfg.new_account_months)
         h = np.where(ht[:, None, None], h_ht[None], h_tt[None])  # (n, T, 4)
+        seen = z
+        if read_noise is not None:
+            seen = np.where(ht[:, None], z + read_noise[t], z)
+            reads[t] = seen
         log_rate = (
             a_rate
-            + np.einsum("nkd,nd->nk", h, z)
+            + np.einsum("nkd,nd->nk", h, seen)
             + near[:, None] * np.where(ht[:, None], r_ht, r_tt)
             + new[:, None] * np.where(ht[:, None], o_ht, o_tt)
         )
@@ -365,6 +379,7 @@ def run_dynamics(
 
     return Dynamics(
         z=z_all,
+        reads=reads,
         rates=rates,
         counts=counts,
         active=active,

@@ -29,6 +29,7 @@ PURPOSES: dict[str, int] = {
     "usage_users": 10,
     "usage_active": 11,
     "usage_detail": 12,
+    "csm_reads": 13,
 }
 
 

@@ -117,6 +117,14 @@ class Truth:
             "design)"
         }
     )
+    csm_reads: pd.DataFrame = field(
+        metadata={
+            "doc": "monthly panel of the customer-months of CSM (high-touch) accounts: the "
+            "CSM's health read read_<dimension> = latent + N(0, config.csm_read_sd^2) that "
+            "sets the month's activity rates (what a CSM's recorded risk assessment would "
+            "hold; csm_read_confounders(book) gives it as extra_confounders)"
+        }
+    )
     renewals: pd.DataFrame = field(
         metadata={
             "doc": "every decided renewal event: the ending contract, true class "
@@ -271,6 +279,15 @@ def build_truth(
         }
     )
 
+    ht = w.high_touch[ii]
+    csm_reads = pd.DataFrame(
+        {
+            "account_id": strings(w.account_ids[ii[ht]]),
+            "month": dates(cal.month_starts[tt[ht]]),
+            **{f"read_{d}": dyn.reads[tt[ht], ii[ht], j] for j, d in enumerate(DIMENSIONS)},
+        }
+    )
+
     r = dyn.renewals
     o = np.lexsort((r["k"], r["product"], r["account"]))
     r = {key: v[o] for key, v in r.items()}
@@ -336,6 +353,7 @@ def build_truth(
         targeting=targeting,
         renewal_weights=renewal_weights,
         latent=latent,
+        csm_reads=csm_reads,
         renewals=renewals,
         cross_sells=cross_sells,
         outcomes=outcome_truth,
