@@ -125,6 +125,15 @@ class Book:
                 f"nine tables {', '.join(TABLE_NAMES)} (pass an empty frame with the contract "
                 "columns for a table you do not have)."
             )
+        if extra := sorted(str(t) for t in tables if t not in TABLE_NAMES):
+            warnings.warn(
+                f"book: {len(extra)} table(s) outside the data contract are not kept: "
+                f"{', '.join(extra)}. Pass such data to the function that uses it (e.g. "
+                "activity_effects(extra_confounders=...)), or add its columns to a contract "
+                "table (extra columns are kept).",
+                UserWarning,
+                stacklevel=2,
+            )
         natives = {t: tables[t] for t in TABLE_NAMES}
         engines = {t: _engine_of(v) for t, v in natives.items()}
         if len(set(engines.values())) > 1:
@@ -221,6 +230,17 @@ class Book:
         )
 
     # -- the time cut --------------------------------------------------------------------
+    def health_start(self) -> pd.Timestamp | None:
+        """First day of the book's recorded health history: the earliest activity, seat
+        snapshot or usage record (None when it has none). Contracts often reach further
+        back than the health systems; features before this day read an empty history."""
+        firsts = []
+        for table in ("activities", "seat_snapshots", "usage"):
+            lo = self.lazy(table).select(nw.col("date").min().alias("lo")).collect().item()
+            if lo is not None and not pd.isna(lo):
+                firsts.append(pd.Timestamp(lo))
+        return min(firsts) if firsts else None
+
     def as_of(self, as_of: Any) -> Book:
         """The book as it was known before ``as_of`` (see the module docstring)."""
         cut = to_date(as_of)

@@ -314,3 +314,10 @@ def test_read_book_into_spark(tmp_path, tiny_book: Book) -> None:
     assert back.engine == "pyspark"
     _assert_books_equal(tiny_book, back)
     _assert_books_equal(tiny_book.as_of("2024-03-01"), back.as_of("2024-03-01"))
+
+
+def test_a_table_outside_the_contract_is_named_not_dropped_silently(tiny) -> None:
+    tables = {**tiny, "csm_reads": pd.DataFrame({"account_id": ["a"]})}
+    with pytest.warns(UserWarning, match=r"1 table\(s\) outside the data contract.*csm_reads"):
+        book = Book(tables)
+    assert "csm_reads" not in book.tables
