@@ -640,6 +640,13 @@ class LinearTerms:
         σ_g ~ HalfNormal(prior["group_sd"]),  u_g ~ ZeroSumNormal(1) over the levels of g
         τ_j ~ HalfNormal(prior["slope_sd"]),  v_j ~ ZeroSumNormal(1) over the levels of s
 
+    A grouping column in ``fixed_groups`` has no σ_g: its effects are ``u_g ~
+    ZeroSumNormal(prior["fixed_sd"])`` directly (a fixed effect with a weakly informative
+    prior). Use it for columns with a handful of well-populated levels (e.g. three
+    segments): three levels say almost nothing about a variance, so a hierarchical σ_g
+    there is prior-dominated, shrinks the levels towards each other (biasing the extreme
+    segments) and samples badly (its posterior has a funnel the data do not resolve).
+
     ``S`` (``slope_predictors``) are the predictors whose slope varies by the one grouping
     column ``slope_group`` (uncorrelated with the intercepts). The sum-to-zero constraint
     makes α the logit of an average level rather than leaving α and the mean level effect
@@ -663,6 +670,7 @@ class LinearTerms:
     slope_group: str | None = None
     slope_predictors: tuple[int, ...] = ()
     intercept_loc: float = 0.0
+    fixed_groups: tuple[str, ...] = ()
 
     def names(self) -> list[str]:
         p = self.prefix
@@ -670,7 +678,7 @@ class LinearTerms:
         if self.n_predictors:
             out.append(f"{p}beta")
         for g in self.groups:
-            out += [f"{p}sigma_{g}", f"{p}u_{g}"]
+            out += [f"{p}u_{g}"] if g in self.fixed_groups else [f"{p}sigma_{g}", f"{p}u_{g}"]
         if self.slope_group is not None:
             out += [f"{p}tau", f"{p}v_{self.slope_group}"]
         if self.intercept:
@@ -689,7 +697,7 @@ class LinearTerms:
                 out.append(f"{p}coef")
         elif self.n_predictors:
             out.append(f"{p}beta")
-        out += [f"{p}sigma_{g}" for g in self.groups]
+        out += [f"{p}u_{g}" if g in self.fixed_groups else f"{p}sigma_{g}" for g in self.groups]
         if self.slope_group is not None:
             out.append(f"{p}tau")
         return out
@@ -715,6 +723,10 @@ class LinearTerms:
             beta = pm.Normal(f"{p}beta", 0.0, pr["coef"], dims="predictor")
             eta = eta + pt.dot(X, beta)
         for g in self.groups:
+            if g in self.fixed_groups:
+                u = pm.ZeroSumNormal(f"{p}u_{g}", sigma=pr["fixed_sd"], dims=g)
+                eta = eta + u[idx[g]]
+                continue
             sigma = pm.HalfNormal(f"{p}sigma_{g}", pr["group_sd"])
             u = pm.ZeroSumNormal(f"{p}u_{g}", sigma=1.0, dims=g)
             eta = eta + sigma * u[idx[g]]
@@ -757,8 +769,13 @@ class LinearTerms:
         if self.n_predictors:
             eta += post[f"{p}beta"].transpose("sample", "predictor").values @ X.T
         for g in self.groups:
+            u = post[f"{p}u_{g}"].transpose("sample", g).values  # (S, K)
+            if g in self.fixed_groups:
+                sigma = np.full(n_s, float(self.priors["fixed_sd"]))
+                eta += self._level_values(u, sigma, codes[g], rng)
+                continue
             sigma = post[f"{p}sigma_{g}"].values
-            eff = sigma[:, None] * post[f"{p}u_{g}"].transpose("sample", g).values  # (S, K)
+            eff = sigma[:, None] * u
             eta += self._level_values(eff, sigma, codes[g], rng)
         if self.slope_group is not None:
             s = self.slope_group
@@ -787,8 +804,11 @@ class LinearTerms:
 
 
 def level_effects(idata: xr.DataTree, group: str, prefix: str = "") -> xr.DataArray:
-    """Posterior draws of the level effects σ_g u_g of grouping column ``group``."""
+    """Posterior draws of the level effects σ_g u_g of grouping column ``group`` (u_g for
+    a fixed group, which has no σ_g)."""
     post = idata["posterior"]
+    if f"{prefix}sigma_{group}" not in post:
+        return post[f"{prefix}u_{group}"].rename(f"{prefix}effect_{group}")
     return (post[f"{prefix}sigma_{group}"] * post[f"{prefix}u_{group}"]).rename(
         f"{prefix}effect_{group}"
     )

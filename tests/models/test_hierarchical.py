@@ -255,7 +255,7 @@ def renewal_frame(seed: int, n: int = 800) -> pd.DataFrame:
     mu_e = t["expansion_intercept"] + x @ t["expansion_coef"]
     d_e = np.exp(mu_e + t["expansion_sigma"] * rng.normal(size=n))
     before = np.round(rng.lognormal(10, 0.8, n), 2)
-    ratio = np.select([tier == 0, tier == 1], [np.exp(-d_c), 1.0], default=np.exp(d_e))
+    ratio = np.select([tier == 0, tier == 1], [np.exp(-d_c), 1.0], default=1.0 + d_e)
     after = np.where(churn, 0.0, before * ratio)
     return pd.DataFrame(
         {
@@ -364,3 +364,30 @@ def test_renewal_inputs_are_checked():
         )
     )
     assert model.build_model(ok) is not None
+
+
+def test_fixed_groups_have_no_group_sd_and_the_growth_share_is_the_expansion_size():
+    frame = renewal_frame(seed=2, n=300)
+    model = HierarchicalRenewal(["x1", "x2"], fixed_groups=("segment",))
+    pm_model = model.build_model(frame)
+    names = set(pm_model.named_vars)
+    for part in ("churn", "tier", "contraction", "expansion"):
+        assert f"{part}_u_segment" in names
+        assert f"{part}_sigma_segment" not in names  # a fixed effect: no σ over 3 levels
+    assert "churn_sigma_csm_id" in names  # the CSMs stay partially pooled
+    # the expansion part's data are growth shares after/before − 1, contractions −log ratio
+    exp_rows = frame[(frame.arr_after > frame.arr_before)]
+    np.testing.assert_allclose(
+        np.sort(pm_model["expansion_obs"].get_value()),
+        np.sort((exp_rows.arr_after / exp_rows.arr_before - 1).to_numpy()),
+    )
+    con = frame[(frame.arr_after > 0) & (frame.arr_after < frame.arr_before)]
+    np.testing.assert_allclose(
+        np.sort(pm_model["contraction_obs"].get_value()),
+        np.sort(-np.log(con.arr_after / con.arr_before).to_numpy()),
+    )
+    assert model.get_config()["fixed_groups"] == ["segment"]
+    with pytest.raises(InputError, match="fixed_groups"):
+        HierarchicalRenewal(["x1"], groups=("segment",), fixed_groups=("csm_id",)).build_model(
+            frame
+        )
