@@ -263,7 +263,12 @@ def test_backtest_table(book: Book) -> None:
     s = bt.summary().set_index("model")
     assert np.isnan(s.loc["last_year", "brier"])
     assert s.loc["logit", "coverage95"] >= s.loc["logit", "coverage50"]
-    assert bt.forecasts[(2023, "logit")].training["fiscal_years"] == [2022, 2021, 2020]
+    # health data start on 2020-01-01: the FY2020 snapshot (2020-01-01) has no history
+    # behind it, so that year is skipped (and said so)
+    tr = bt.forecasts[(2023, "logit")].training
+    assert tr["fiscal_years"] == [2022, 2021]
+    assert tr["skipped_years"] == [2020]
+    assert book.health_start() == pd.Timestamp("2020-01-01")
 
 
 def test_backtest_refuses_unsettled_years(book: Book) -> None:
