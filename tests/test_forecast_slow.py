@@ -53,14 +53,16 @@ def _overall(runs, model: str) -> pd.DataFrame:
 
 def test_the_convergence_gate_is_never_silent(runs) -> None:
     """Every hierarchical fit runs the gate, and a fit that fails it has warned with the
-    problems named; the diagnostics agree with the thresholds. How many fail is not
-    bounded here: it is a known open problem of issue 5 (measured: 1 of 9 fits in one run,
-    5 of 9 in another process — R-hat just above 1.01 or bulk ESS < 400 with
-    target_accept 0.95 and 4 chains × 1000 draws)."""
+    problems named; the diagnostics agree with the thresholds. Measured: 9 of 9 fits pass
+    (segments as fixed effects; with a hierarchical σ over the three segments 1-5 of 9
+    failed on that σ's R-hat/ESS); at most one failure is tolerated here, since a gate at
+    R-hat 1.01 and ESS 400 fails now and then by chance on a healthy posterior."""
+    failed = 0
     for seed, (_, bt, gate) in runs.items():
         fits = [fc for (_, model), fc in bt.forecasts.items() if model == "hierarchical"]
         assert len(fits) == len(YEARS)
         bad = [fc.diagnostics for fc in fits if not fc.diagnostics["passed"]]
+        failed += len(bad)
         assert len(gate) == len(bad), (seed, gate, bad)  # each failure warned, no silent one
         for d in bad:
             assert d["problems"], d
@@ -70,6 +72,7 @@ def test_the_convergence_gate_is_never_silent(runs) -> None:
                 assert d["rhat_max"] <= 1.01, d
                 assert min(d["ess_bulk_min"], d["ess_tail_min"]) >= 400, d
                 assert d["divergences"] == 0, d
+    assert failed <= 1, failed
 
 
 def test_hierarchical_80pct_intervals_cover_at_a_rate_consistent_with_80pct(runs) -> None:
@@ -104,16 +107,12 @@ def test_hierarchical_beats_the_colour_rate_baseline_on_brier(runs) -> None:
     assert _brier(runs, "hierarchical") < _brier(runs, "colour_rate")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: mean CRPS over 3 worlds x 3 years x (GRR, NRR) is 1.31 points for the "
-        "hierarchical model vs 1.23 for the colour-rate baseline (ARR-weighted historical "
-        "outcomes per colour); the model's account-level probabilities are better (Brier) "
-        "but its GRR level drifts with the scores' distribution. Issue 5 stays open on this."
-    ),
-)
 def test_hierarchical_beats_the_colour_rate_baseline_on_crps(runs) -> None:
+    """Mean CRPS over 3 worlds × 3 years × (GRR, NRR), overall; measured 1.21 points vs
+    1.34 (and by segment 1.67 vs 3.91: the practitioners' per-colour rates ignore the
+    segment mix). Before segments became fixed effects, the first backtest years stopped
+    training on snapshots with no health history behind them and expansions got a
+    finite-mean size, it was 1.31 vs 1.23."""
     h, c = _overall(runs, "hierarchical"), _overall(runs, "colour_rate")
     assert h["crps_pts"].mean() < c["crps_pts"].mean()
 
