@@ -1,6 +1,9 @@
-"""``python -m benchmarks [features] [--size smoke|quick|full] ...``: run the benchmarks.
+"""``python -m benchmarks [features|bayes] ...``: run the benchmarks.
 
-Results: ``reports/bench/<benchmark>-<size>.json`` and ``.md`` (``--out`` to change).
+``features [--size smoke|quick|full]``: results ``reports/bench/features-<size>.json``/``.md``.
+``bayes --rows 5000 [--rows 50000]``: results ``reports/bench/bayes-<rows>.json``/``.md``.
+``--out`` changes the folder. Without a name only ``features`` runs (``bayes`` takes minutes
+per size and is opt-in).
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from pathlib import Path
 
 from benchmarks._common import DEFAULT_OUT
 
-BENCHMARKS = ("features",)
+BENCHMARKS = ("features", "bayes")
+DEFAULT_BENCHMARKS = ("features",)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks import features
+    from benchmarks import bayes, features
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -25,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark",
         nargs="*",
         metavar="BENCHMARK",
-        help=f"which benchmarks: {', '.join(BENCHMARKS)} (default: all)",
+        help=f"which benchmarks: {', '.join(BENCHMARKS)} (default: features)",
     )
     parser.add_argument(
         "--size",
@@ -37,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--impl",
         action="append",
-        choices=features.IMPLEMENTATIONS,
-        help="implementations to run (repeatable; default: all, pandas not at full size)",
+        metavar="IMPL",
+        help="implementations to run (repeatable; default: all, pandas not at full size). "
+        f"features: {', '.join(features.IMPLEMENTATIONS)}; "
+        f"bayes: {', '.join(bayes.IMPLEMENTATIONS)}",
     )
     parser.add_argument(
         "--workload",
@@ -65,13 +71,42 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also time read_book(validate=True), informational (default: not at full size)",
     )
+    bay = parser.add_argument_group("bayes")
+    bay.add_argument(
+        "--rows",
+        type=int,
+        action="append",
+        help="rows of the simulated renewal book (repeatable; default: 5000)",
+    )
+    bay.add_argument("--draws", type=int, default=1000, help="kept draws per chain")
+    bay.add_argument("--tune", type=int, default=1000, help="warm-up steps per chain")
+    bay.add_argument("--chains", type=int, default=4, help="chains")
+    bay.add_argument(
+        "--ref-draws", type=int, default=5000, help="draws per chain of the reference run"
+    )
+    bay.add_argument(
+        "--slow-repeat",
+        type=int,
+        default=None,
+        help="cap on the runs of the slow implementations (bambi, pymc_nuts, nutpie_pymc, "
+        "fast_low_rank); default: --repeat",
+    )
+    bay.add_argument(
+        "--no-gradcost",
+        action="store_true",
+        help="skip the gradient-cost section (ns per row of one logp+gradient)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
     unknown = sorted(set(args.benchmark) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {BENCHMARKS}")
-    chosen = args.benchmark or list(BENCHMARKS)
+    chosen = args.benchmark or list(DEFAULT_BENCHMARKS)
+    for name, module in (("features", features), ("bayes", bayes)):
+        bad = sorted(set(args.impl or ()) - set(module.IMPLEMENTATIONS))
+        if name in chosen and bad:
+            parser.error(f"--impl {', '.join(bad)}: not an implementation of {name}")
     if "features" in chosen:
         features.run(
             args.size,
@@ -84,6 +119,21 @@ def main(argv: list[str] | None = None) -> int:
             profile=args.profile,
             validate=args.validate,
         )
+    if "bayes" in chosen:
+        for rows in args.rows or [5000]:
+            bayes.run(
+                rows,
+                repeat=args.repeat,
+                impls=args.impl,
+                seed=args.seed,
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+                ref_draws=args.ref_draws,
+                gradcost=not args.no_gradcost,
+                out_dir=args.out,
+                slow_repeat=args.slow_repeat,
+            )
     return 0
 
 
