@@ -114,18 +114,19 @@ def safe_div(num: nw.Expr, den: nw.Expr) -> nw.Expr:
 def distinct(lf: nw.LazyFrame, *columns: str) -> nw.LazyFrame:
     """The distinct rows of ``lf``'s ``columns`` (all columns if none are given).
 
-    Spelled as a group-by without aggregates, which every engine runs as a hash
-    aggregate; narwhals' ``unique()`` becomes a ``row_number()`` window on the SQL
-    engines (a partitioned sort), several times slower on large inputs. Null keys form
-    a group, as in ``unique()``.
+    On the SQL engines (DuckDB, PySpark) spelled as a group-by with a count that is then
+    dropped, which they run as a hash aggregate: narwhals' ``unique()`` becomes a
+    ``row_number()`` window there (a partitioned sort), several times slower on large
+    inputs. In-memory engines (pandas, Polars) keep ``unique()`` (``drop_duplicates``):
+    an aggregate-free pandas group-by materialises every group's row index (``.groups``;
+    19 GiB on a 7,000-account book). Null keys form a group either way.
     """
     keys = list(columns) or lf.collect_schema().names()
-    if len(keys) == 1:
-        # pandas warns on an aggregate-free group-by of one key (its ``groups`` keys
-        # change in pandas 4): count, then drop the count
-        count = f"_{keys[0]}_rows"
-        return lf.group_by(*keys).agg(nw.len().alias(count)).select(*keys)
-    return lf.group_by(*keys).agg()
+    impl = lf.implementation
+    if not (impl.is_duckdb() or impl.is_pyspark() or impl.is_pyspark_connect()):
+        return lf.select(*keys).unique()
+    count = "_distinct_rows"
+    return lf.group_by(*keys).agg(nw.len().alias(count)).select(*keys)
 
 
 def flag(condition: nw.Expr) -> nw.Expr:
