@@ -77,6 +77,8 @@ def _child(argv: list[str]) -> None:
                 "rhat_max": d.get("rhat_max"),
                 "ess_bulk_min": d.get("ess_bulk_min"),
                 "divergences": d.get("divergences"),
+                "ess_bulk_lowest": ", ".join(d.get("ess_bulk_lowest", [])),
+                "log_density": d.get("log_density"),
             }
         )
     m = bt.frame()
@@ -163,6 +165,8 @@ def _markdown(p: dict[str, Any]) -> str:
                 ("rhat_max", "max R-hat"),
                 ("ess_bulk_min", "min bulk ESS"),
                 ("divergences", "divergences"),
+                ("ess_bulk_lowest", "slowest parameters"),
+                ("log_density", "log density"),
             ],
         ),
         "",

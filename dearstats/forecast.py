@@ -415,6 +415,11 @@ class _Hierarchical(_Method):
             "rhat_max": float(table["r_hat"].max()),
             "ess_bulk_min": float(table["ess_bulk"].min()),
             "ess_tail_min": float(table["ess_tail"].min()),
+            # the slowest-mixing parameters: where to look when the gate fails
+            "ess_bulk_lowest": [str(i) for i in table["ess_bulk"].nsmallest(3).index],
+            "log_density": str(
+                self.model_.idata_["posterior"].attrs.get("dearstats_log_density", "")
+            ),
             "fit_seconds": float(self.model_.fit_seconds_),
         }
 

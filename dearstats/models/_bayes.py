@@ -76,6 +76,7 @@ DEFAULT_SAMPLER_CONFIG: dict[str, Any] = {
     "progressbar": False,
     "rhat_max": 1.01,
     "ess_min": 400,
+    "fused": True,
 }
 """Sampling defaults of :meth:`BayesModel.fit` (override with ``sampler_config``)."""
 _NOT_HASHED = ("random_seed", "sampler_config")
@@ -157,6 +158,7 @@ def sample(
     max_treedepth: int = 10,
     progressbar: bool = False,
     cache_key: Any = None,
+    fused: Any = None,
 ) -> xr.DataTree:
     """Draw from the posterior of a PyMC model with NUTS; always seeded.
 
@@ -180,6 +182,12 @@ def sample(
         When given and the sampler is nutpie, the compiled model is kept under this key
         and reused for a later call with the same key: only the ``pm.Data`` values are
         swapped in. Use a key that pins the model's structure (dimension lengths, priors).
+    fused
+        Optional fused log density of the same model on nutpie's unconstrained vector
+        (e.g. :class:`~dearstats.models._fast_renewal.FusedRenewal`): with nutpie it
+        replaces the PyTensor-compiled log density and gradient (same posterior, cheaper
+        gradient); nutpie's compiled expansion (constrained values, deterministics) stays.
+        Ignored by PyMC's sampler.
 
     Returns
     -------
@@ -203,6 +211,10 @@ def sample(
         from threadpoolctl import threadpool_limits
 
         compiled = _compiled_nutpie(model, cache_key)
+        if fused is not None:
+            from dearstats.models._fast_renewal import fused_compiled
+
+            compiled = fused_compiled(compiled, fused)
         # BLAS threads inside sampler threads oversubscribe the cores: one each.
         with threadpool_limits(limits=1):
             idata = nutpie.sample(
@@ -253,6 +265,9 @@ def sample(
             "dearstats_chains": int(chains),
             "dearstats_target_accept": float(target_accept),
             "dearstats_max_treedepth": int(max_treedepth),
+            "dearstats_log_density": "fused"
+            if fused is not None and which == "nutpie"
+            else ("pytensor"),
             "dearstats_sampling_seconds": round(time.perf_counter() - start, 3),
         }
     )
@@ -647,6 +662,11 @@ class LinearTerms:
     there is prior-dominated, shrinks the levels towards each other (biasing the extreme
     segments) and samples badly (its posterior has a funnel the data do not resolve).
 
+    A grouping column in ``centered_groups`` is sampled centred: its effects are
+    ``{p}e_{g} ~ ZeroSumNormal(σ_g)`` directly (the same posterior as σ_g u_g). Non-centred
+    suits levels with few rows (the prior dominates); centred suits levels the data pin
+    down (there u_g = e_g/σ_g is tied to σ_g and NUTS crawls along σ_g).
+
     ``S`` (``slope_predictors``) are the predictors whose slope varies by the one grouping
     column ``slope_group`` (uncorrelated with the intercepts). The sum-to-zero constraint
     makes α the logit of an average level rather than leaving α and the mean level effect
@@ -671,6 +691,7 @@ class LinearTerms:
     slope_predictors: tuple[int, ...] = ()
     intercept_loc: float = 0.0
     fixed_groups: tuple[str, ...] = ()
+    centered_groups: tuple[str, ...] = ()
 
     def names(self) -> list[str]:
         p = self.prefix
@@ -678,7 +699,10 @@ class LinearTerms:
         if self.n_predictors:
             out.append(f"{p}beta")
         for g in self.groups:
-            out += [f"{p}u_{g}"] if g in self.fixed_groups else [f"{p}sigma_{g}", f"{p}u_{g}"]
+            if g in self.fixed_groups:
+                out.append(f"{p}u_{g}")
+            else:
+                out += [f"{p}sigma_{g}", f"{p}{'e' if g in self.centered_groups else 'u'}_{g}"]
         if self.slope_group is not None:
             out += [f"{p}tau", f"{p}v_{self.slope_group}"]
         if self.intercept:
@@ -728,6 +752,10 @@ class LinearTerms:
                 eta = eta + u[idx[g]]
                 continue
             sigma = pm.HalfNormal(f"{p}sigma_{g}", pr["group_sd"])
+            if g in self.centered_groups:
+                e = pm.ZeroSumNormal(f"{p}e_{g}", sigma=sigma, dims=g)
+                eta = eta + e[idx[g]]
+                continue
             u = pm.ZeroSumNormal(f"{p}u_{g}", sigma=1.0, dims=g)
             eta = eta + sigma * u[idx[g]]
         if self.slope_group is not None:
@@ -769,6 +797,10 @@ class LinearTerms:
         if self.n_predictors:
             eta += post[f"{p}beta"].transpose("sample", "predictor").values @ X.T
         for g in self.groups:
+            if g in self.centered_groups:
+                eff = post[f"{p}e_{g}"].transpose("sample", g).values
+                eta += self._level_values(eff, post[f"{p}sigma_{g}"].values, codes[g], rng)
+                continue
             u = post[f"{p}u_{g}"].transpose("sample", g).values  # (S, K)
             if g in self.fixed_groups:
                 sigma = np.full(n_s, float(self.priors["fixed_sd"]))
@@ -807,6 +839,8 @@ def level_effects(idata: xr.DataTree, group: str, prefix: str = "") -> xr.DataAr
     """Posterior draws of the level effects σ_g u_g of grouping column ``group`` (u_g for
     a fixed group, which has no σ_g)."""
     post = idata["posterior"]
+    if f"{prefix}e_{group}" in post:  # centred: the effects themselves
+        return post[f"{prefix}e_{group}"].rename(f"{prefix}effect_{group}")
     if f"{prefix}sigma_{group}" not in post:
         return post[f"{prefix}u_{group}"].rename(f"{prefix}effect_{group}")
     return (post[f"{prefix}sigma_{group}"] * post[f"{prefix}u_{group}"]).rename(
@@ -1029,7 +1063,9 @@ class BayesModel:
         Keywords left at None take the model's ``sampler_config`` setting, else
         :data:`DEFAULT_SAMPLER_CONFIG` (draws 1000, tune 1000, chains 4, sampler auto,
         target_accept 0.9, max_treedepth 10, log_likelihood True, rhat_max 1.01,
-        ess_min 400); ``random_seed`` defaults to the model's ``random_seed`` setting.
+        ess_min 400, fused True: with nutpie, a model's fused numba log density replaces
+        PyTensor's where the model has one); ``random_seed`` defaults to the model's
+        ``random_seed`` setting.
         ``log_likelihood`` stores pointwise log-likelihoods for :func:`compare` (LOO).
         """
         who = type(self).__name__
@@ -1065,6 +1101,11 @@ class BayesModel:
                 max_treedepth=cfg["max_treedepth"],
                 progressbar=cfg["progressbar"],
                 cache_key=self._structure_key(model),
+                fused=(
+                    self._fused_log_density(encoding, model)
+                    if cfg["fused"] and resolve_sampler(cfg["sampler"]) == "nutpie"
+                    else None
+                ),
             )
         elif method in ("advi", "pathfinder"):
             idata = fit_approx(model, method=method, random_seed=random_seed, draws=cfg["draws"])
@@ -1095,6 +1136,10 @@ class BayesModel:
         )
         self.fit_seconds_ = round(time.perf_counter() - start, 3)
         return self
+
+    def _fused_log_density(self, encoding: Any, model: Any) -> Any:
+        """A fused log density of ``model`` for nutpie, or None (PyTensor's is used)."""
+        return None
 
     def _gate_vars(self, idata: xr.DataTree) -> list[str]:
         """Variables checked by the gate: every free parameter and reported quantity."""

@@ -458,6 +458,10 @@ class HierarchicalRenewal(BayesModel):
         prior sd ``fixed_sd`` / ``size_fixed_sd``) instead of a hierarchical σ: right for a
         handful of well-populated levels such as three segments (see
         :class:`dearstats.models._bayes.LinearTerms`).
+    centered_groups
+        Pooled grouping columns sampled centred in the churn and tier parts (effects
+        ``e_<group> ~ ZeroSumNormal(σ)``; same posterior, different geometry): right when
+        the data pin most levels down, e.g. CSMs with a hundred or more renewals each.
     outcome
         Optional column with the class (one of churn, contraction, flat, expansion).
     flat_tol
@@ -481,6 +485,7 @@ class HierarchicalRenewal(BayesModel):
         groups: Sequence[str] = ("segment", "csm_id"),
         size_groups: Sequence[str] | None = None,
         fixed_groups: Sequence[str] = (),
+        centered_groups: Sequence[str] = (),
         outcome: str | None = None,
         flat_tol: float = 1e-9,
         priors: Mapping[str, float] | None = None,
@@ -492,6 +497,7 @@ class HierarchicalRenewal(BayesModel):
         self.groups = groups
         self.size_groups = size_groups
         self.fixed_groups = fixed_groups
+        self.centered_groups = centered_groups
         self.outcome = outcome
         self.flat_tol = flat_tol
         self.priors = priors
@@ -505,6 +511,7 @@ class HierarchicalRenewal(BayesModel):
             "groups": [self.groups] if isinstance(self.groups, str) else list(self.groups),
             "size_groups": None if self.size_groups is None else list(self.size_groups),
             "fixed_groups": list(self._fixed()),
+            "centered_groups": list(self._centered()),
             "outcome": self.outcome,
             "flat_tol": float(self.flat_tol),
             "priors": None if self.priors is None else dict(self.priors),
@@ -546,6 +553,17 @@ class HierarchicalRenewal(BayesModel):
             )
         return fixed
 
+    def _centered(self) -> tuple[str, ...]:
+        cg = self.centered_groups
+        centered = tuple(str(g) for g in ([cg] if isinstance(cg, str) else cg))
+        pooled = set(_check_groups(self.groups, type(self).__name__)) - set(self._fixed())
+        if not set(centered) <= pooled:
+            raise InputError(
+                f"{type(self).__name__}: centered_groups {list(centered)} must be among the "
+                f"pooled groups {sorted(pooled)} (groups that are not fixed_groups)."
+            )
+        return centered
+
     def _all_terms(self, enc: RenewalEncoding) -> dict[str, LinearTerms]:
         predictors, groups, size_groups = self._settings()
         pr = _merge_priors(RENEWAL_PRIORS, self.priors, type(self).__name__)
@@ -558,6 +576,7 @@ class HierarchicalRenewal(BayesModel):
             "fixed_sd": pr["size_fixed_sd"],
         }
         fixed = self._fixed()
+        centered = self._centered()
         return {
             "churn": LinearTerms(
                 "churn_",
@@ -566,6 +585,7 @@ class HierarchicalRenewal(BayesModel):
                 priors=pr,
                 n_predictors=k,
                 fixed_groups=fixed,
+                centered_groups=centered,
             ),
             "tier": LinearTerms(
                 "tier_",
@@ -574,6 +594,7 @@ class HierarchicalRenewal(BayesModel):
                 priors=pr,
                 n_predictors=k,
                 fixed_groups=fixed,
+                centered_groups=centered,
             ),
             "contraction": LinearTerms(
                 "contraction_",
@@ -723,6 +744,20 @@ class HierarchicalRenewal(BayesModel):
                 mag = pm.Data(f"{part}_obs", obs, dims=part)
                 pm.LogNormal(f"{part}_size", mu=mu, sigma=s, observed=mag, dims=part)
         return model
+
+    def _fused_log_density(self, encoding: RenewalEncoding, model: Any) -> Any:
+        """The fused numba log density of the four parts (issue 7), or None.
+
+        Same posterior as PyTensor's graph (tested to rounding); None when the model uses
+        varying slopes, which the fused kernel does not cover.
+        """
+        from dearstats.models._fast_renewal import FusedRenewal
+
+        pr = _merge_priors(RENEWAL_PRIORS, self.priors, type(self).__name__)
+        try:
+            return FusedRenewal.from_model(model, self._all_terms(encoding), pr)
+        except NotImplementedError:
+            return None
 
     def _reported_vars(self) -> list[str]:
         terms = self._all_terms(self.encoding_)
