@@ -17,10 +17,13 @@ numba function making a single pass over the rows (η, the log-likelihood throug
 softplus, the residual r = y − n·logistic(η), Xᵀr and the per-level sums of r), handed to
 nutpie as a C function pointer (no Python, no GIL in the sampler's threads). The rows are
 sorted by level and stored in blocks of :data:`BLOCK` rows, column-major inside a block,
-so every row loop vectorises (AVX2): exp and log1p are evaluated with range reduction and
-polynomials (relative error below 1e-14) rather than libm calls, numba's division checks
-are off (``error_model="numpy"``), and level effects are added to, and residuals summed
-over, runs of rows of one level. PyTensor's graph for the same model evaluates the
+so every row loop vectorises (AVX2): exp is evaluated with range reduction (its integer
+part kept a float, which AVX2 converts lane-wise) and an Estrin polynomial, a Bernoulli
+block's Σ log1p as the log of a product (binomial blocks: a polynomial per row), all with
+errors below 1e-13 rather than libm calls; numba's division checks are off
+(``error_model="numpy"``); level effects are added to, and residuals summed over, runs of
+rows of one level through views indexed from 0 (numba's wrap-around of negative indices
+keeps ``range(start, end)`` loops scalar). PyTensor's graph for the same model evaluates the
 element-wise softplus/sigmoid, the gathers and the scatter-adds as separate loops with
 temporaries.
 
@@ -165,25 +168,23 @@ def _i64_as_f64(typingctx, x):  # pragma: no cover - compiled by numba
 
 @numba.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _exp_neg(x: float) -> float:
-    """exp(x) for x ≤ 0 in arithmetic LLVM vectorises: x = k ln2 + r, |r| ≤ ln2/2,
-    degree-12 Taylor polynomial for exp(r) (error below 2e-16 relative), 2^k from bits."""
+    """exp(x) for x ≤ 0 (clamped at −700) in arithmetic LLVM vectorises: x = k ln2 + r,
+    |r| ≤ ln2/2, the degree-12 Taylor polynomial of exp(r) by Estrin's scheme (short
+    dependency chains; relative error below 3e-14, 1e-15 for x > −40), 2^k from bits.
+
+    k stays a float (``np.floor``) until it is converted to int32 lanes: ``math.floor``
+    returns an int64, whose conversion from double AVX2 cannot vectorise."""
     x = max(x, -700.0)
-    k = math.floor(x * _LOG2E + 0.5)
-    r = x - k * _LN2
-    q = 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    q = q * r + 1.0
-    q = q * r + 1.0
-    bits = (np.int64(np.int32(k)) + 1023) << 52
+    kf = np.floor(x * _LOG2E + 0.5)
+    r = x - kf * _LN2
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    q03 = (1.0 + r) + r2 * (0.5 + r * (1.0 / 6.0))
+    q47 = (1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))
+    q811 = (1.0 / 40320.0 + r * (1.0 / 362880.0)) + r2 * (1.0 / 3628800.0 + r * (1.0 / 39916800.0))
+    q = (q03 + r4 * q47) + r8 * (q811 + r4 * (1.0 / 479001600.0))
+    bits = (np.int64(np.int32(kf)) + 1023) << 52
     return q * _i64_as_f64(bits)  # type: ignore[call-arg]
 
 
@@ -212,6 +213,144 @@ def _log1p_unit(t: float) -> float:
     return 2.0 * s * q
 
 
+# Loops over a run of rows index a view from 0: numba wraps negative indices, and
+# range(start, end) may be negative for all it knows, which keeps such loops scalar.
+
+
+@numba.njit(nogil=True, fastmath=_FM, error_model="numpy")
+def _eta_block(
+    alpha: float,
+    beta: np.ndarray,
+    eff: np.ndarray,
+    Xb: np.ndarray,
+    runs: np.ndarray,
+    rp: np.ndarray,
+    eta: np.ndarray,
+) -> None:
+    """η of one block: α + Xβ (four predictor rows per pass) + level effects (added to
+    runs of rows of one level)."""
+    p, B = Xb.shape
+    G = rp.shape[0] - 1
+    for i in range(B):
+        eta[i] = alpha
+    j = 0
+    while j + 4 <= p:
+        b0 = beta[j]
+        b1 = beta[j + 1]
+        b2 = beta[j + 2]
+        b3 = beta[j + 3]
+        x0 = Xb[j]
+        x1 = Xb[j + 1]
+        x2 = Xb[j + 2]
+        x3 = Xb[j + 3]
+        for i in range(B):
+            eta[i] += (x0[i] * b0 + x1[i] * b1) + (x2[i] * b2 + x3[i] * b3)
+        j += 4
+    while j < p:
+        bj = beta[j]
+        xj = Xb[j]
+        for i in range(B):
+            eta[i] += xj[i] * bj
+        j += 1
+    for g in range(G):
+        for q in range(rp[g], rp[g + 1]):
+            v = eff[runs[q, 2]]
+            seg = eta[runs[q, 0] : runs[q, 1]]
+            for i in range(seg.shape[0]):
+                seg[i] += v
+
+
+@numba.njit(nogil=True, fastmath=_FM, error_model="numpy")
+def _back_block(
+    Xb: np.ndarray,
+    r: np.ndarray,
+    runs: np.ndarray,
+    rp: np.ndarray,
+    gb: np.ndarray,
+    s: np.ndarray,
+) -> float:
+    """Pull r = ∂ll/∂η of one block back: Xᵀr into ``gb``, per-level sums into ``s``;
+    returns Σ r."""
+    p, B = Xb.shape
+    G = rp.shape[0] - 1
+    ga = 0.0
+    for i in range(B):
+        ga += r[i]
+    j = 0
+    while j + 4 <= p:
+        x0 = Xb[j]
+        x1 = Xb[j + 1]
+        x2 = Xb[j + 2]
+        x3 = Xb[j + 3]
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for i in range(B):
+            ri = r[i]
+            a0 += x0[i] * ri
+            a1 += x1[i] * ri
+            a2 += x2[i] * ri
+            a3 += x3[i] * ri
+        gb[j] += a0
+        gb[j + 1] += a1
+        gb[j + 2] += a2
+        gb[j + 3] += a3
+        j += 4
+    while j < p:
+        xj = Xb[j]
+        acc = 0.0
+        for i in range(B):
+            acc += xj[i] * r[i]
+        gb[j] += acc
+        j += 1
+    for g in range(G):
+        for q in range(rp[g], rp[g + 1]):
+            seg = r[runs[q, 0] : runs[q, 1]]
+            acc = 0.0
+            for i in range(seg.shape[0]):
+                acc += seg[i]
+            s[runs[q, 2]] += acc
+    return ga
+
+
+# Bernoulli blocks (every trial count 0 or 1) sum log1p(t), 0 ≤ t ≤ 1, as the log of
+# the product of (1 + t): at most 2^BLOCK (no overflow for BLOCK ≤ 1000), relative
+# rounding ≤ BLOCK·2^-53, i.e. an absolute error of the block's sum below 3e-14 for 256
+# rows (what per-row log1p polynomials give too), at one log per block. Binomial blocks
+# weight log1p(t) by the trial count and keep the per-row polynomial.
+assert BLOCK <= 512
+
+
+@numba.njit(nogil=True, fastmath=_FM, error_model="numpy")
+def _lik_block(eta: np.ndarray, yb: np.ndarray, nb: np.ndarray, r: np.ndarray) -> float:
+    """Σ y η − n softplus(η) over one block; r = y − n logistic(η)."""
+    B = eta.shape[0]
+    nonbin = 0.0
+    for i in range(B):
+        nonbin += abs(nb[i] * (nb[i] - 1.0))
+    ll = 0.0
+    if nonbin == 0.0:
+        prod = 1.0
+        for i in range(B):
+            e = eta[i]
+            ni = nb[i]
+            t = _exp_neg(-abs(e))
+            prod *= 1.0 + ni * t
+            mu = (1.0 if e >= 0.0 else t) / (1.0 + t)
+            ll += yb[i] * e - ni * max(e, 0.0)
+            r[i] = yb[i] - ni * mu
+        return ll - math.log(prod)
+    for i in range(B):
+        e = eta[i]
+        t = _exp_neg(-abs(e))
+        sp = max(e, 0.0) + _log1p_unit(t)
+        mu = (1.0 if e >= 0.0 else t) / (1.0 + t)
+        ll += yb[i] * e - nb[i] * sp
+        r[i] = yb[i] - nb[i] * mu
+    return ll
+
+
 @numba.njit(nogil=True, fastmath=_FM, error_model="numpy")
 def _block_pass(
     alpha: float,
@@ -233,41 +372,9 @@ def _block_pass(
     are sorted by level, so group g's levels come as runs ``runs[rp[g]:rp[g + 1]]`` of
     (start, end, stacked level index): a level effect is added to a run of rows, and a
     run's residuals are summed before one scatter-add."""
-    p, B = Xb.shape
-    G = rp.shape[0] - 1
-    for i in range(B):
-        eta[i] = alpha
-    for j in range(p):
-        bj = beta[j]
-        for i in range(B):
-            eta[i] += Xb[j, i] * bj
-    for g in range(G):
-        for q in range(rp[g], rp[g + 1]):
-            v = eff[runs[q, 2]]
-            for i in range(runs[q, 0], runs[q, 1]):
-                eta[i] += v
-    ll = 0.0
-    ga = 0.0
-    for i in range(B):
-        e = eta[i]
-        t = _exp_neg(-abs(e))
-        sp = max(e, 0.0) + _log1p_unit(t)
-        mu = (1.0 if e >= 0.0 else t) / (1.0 + t)
-        ll += yb[i] * e - nb[i] * sp
-        ri = yb[i] - nb[i] * mu
-        r[i] = ri
-        ga += ri
-    for j in range(p):
-        acc = 0.0
-        for i in range(B):
-            acc += Xb[j, i] * r[i]
-        gb[j] += acc
-    for g in range(G):
-        for q in range(rp[g], rp[g + 1]):
-            acc = 0.0
-            for i in range(runs[q, 0], runs[q, 1]):
-                acc += r[i]
-            s[runs[q, 2]] += acc
+    _eta_block(alpha, beta, eff, Xb, runs, rp, eta)
+    ll = _lik_block(eta, yb, nb, r)
+    ga = _back_block(Xb, r, runs, rp, gb, s)
     return ll, ga
 
 
