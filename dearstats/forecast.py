@@ -399,7 +399,10 @@ class _Hierarchical(_Method):
         da = self.model_.predict_draws(frame, random_seed=random_seed)
         arr = da.stack(sample=("chain", "draw")).transpose("sample", ...).values
         if arr.shape[0] >= n_draws:
-            return np.asarray(arr[:n_draws])
+            # evenly spaced over the stacked (chain, draw) axis: every chain contributes
+            # (the first n_draws would be the first chains only when there are more)
+            pick = (np.arange(n_draws) * arr.shape[0]) // n_draws
+            return np.asarray(arr[pick])
         rng = np.random.default_rng(random_seed)
         return np.asarray(arr[rng.integers(0, arr.shape[0], n_draws)])
 
