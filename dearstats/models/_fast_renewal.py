@@ -228,8 +228,8 @@ def _exp_nonpos(x: float) -> float:
     """exp(x) for x ≤ 0 (clamped at −700): x = k ln2 + r, |r| ≤ ln2/2, the degree-12 Taylor
     polynomial of exp(r) by Estrin's scheme (short dependency chains), 2^k from bits.
 
-    Unlike ``_fast._exp_neg`` the integer k stays a float until it is converted to int32
-    lanes (``math.floor`` returns an int64, whose conversion AVX2 cannot vectorise).
+    The integer k stays a float until it is converted to int32 lanes (``math.floor``
+    returns an int64, whose conversion AVX2 cannot vectorise), as in ``_fast._exp_neg``.
     Relative error below 3e-14 (1e-15 for x > −40)."""
     x = max(x, -700.0)
     kf = np.floor(x * _LOG2E + 0.5)
