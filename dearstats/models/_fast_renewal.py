@@ -69,6 +69,8 @@ from dearstats.models._fast import (
     _LOG2E,
     _LOGP_SIG,
     BLOCK,
+    _back_block,
+    _eta_block,
     _extend,
     _extend_adjoint,
     _i64_as_f64,
@@ -124,103 +126,8 @@ _ALIGN = 8  # fbuf offsets are multiples of 8 doubles (64 bytes)
 # --------------------------------------------------------------------------------------
 
 
-# Loops over a run of rows index a view from 0: numba's wrap-around of negative indices
-# (range(start, end) may be negative for all it knows) would otherwise keep them scalar.
-
-
-@numba.njit(nogil=True, fastmath=_FM, error_model="numpy")
-def _eta_block(
-    alpha: float,
-    beta: np.ndarray,
-    eff: np.ndarray,
-    Xb: np.ndarray,
-    runs: np.ndarray,
-    rp: np.ndarray,
-    eta: np.ndarray,
-) -> None:
-    """η of one block: α + Xβ + level effects (added to runs of rows of one level)."""
-    p, B = Xb.shape
-    G = rp.shape[0] - 1
-    for i in range(B):
-        eta[i] = alpha
-    j = 0
-    while j + 4 <= p:
-        b0 = beta[j]
-        b1 = beta[j + 1]
-        b2 = beta[j + 2]
-        b3 = beta[j + 3]
-        x0 = Xb[j]
-        x1 = Xb[j + 1]
-        x2 = Xb[j + 2]
-        x3 = Xb[j + 3]
-        for i in range(B):
-            eta[i] += (x0[i] * b0 + x1[i] * b1) + (x2[i] * b2 + x3[i] * b3)
-        j += 4
-    while j < p:
-        bj = beta[j]
-        xj = Xb[j]
-        for i in range(B):
-            eta[i] += xj[i] * bj
-        j += 1
-    for g in range(G):
-        for q in range(rp[g], rp[g + 1]):
-            v = eff[runs[q, 2]]
-            seg = eta[runs[q, 0] : runs[q, 1]]
-            for i in range(seg.shape[0]):
-                seg[i] += v
-
-
-@numba.njit(nogil=True, fastmath=_FM, error_model="numpy")
-def _back_block(
-    Xb: np.ndarray,
-    r: np.ndarray,
-    runs: np.ndarray,
-    rp: np.ndarray,
-    gb: np.ndarray,
-    s: np.ndarray,
-) -> float:
-    """Pull ∂ll/∂η of one block back: Xᵀr into ``gb``, per-level sums into ``s``; Σ r."""
-    p, B = Xb.shape
-    G = rp.shape[0] - 1
-    ga = 0.0
-    for i in range(B):
-        ga += r[i]
-    j = 0
-    while j + 4 <= p:
-        x0 = Xb[j]
-        x1 = Xb[j + 1]
-        x2 = Xb[j + 2]
-        x3 = Xb[j + 3]
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for i in range(B):
-            ri = r[i]
-            a0 += x0[i] * ri
-            a1 += x1[i] * ri
-            a2 += x2[i] * ri
-            a3 += x3[i] * ri
-        gb[j] += a0
-        gb[j + 1] += a1
-        gb[j + 2] += a2
-        gb[j + 3] += a3
-        j += 4
-    while j < p:
-        xj = Xb[j]
-        acc = 0.0
-        for i in range(B):
-            acc += xj[i] * r[i]
-        gb[j] += acc
-        j += 1
-    for g in range(G):
-        for q in range(rp[g], rp[g + 1]):
-            seg = r[runs[q, 0] : runs[q, 1]]
-            acc = 0.0
-            for i in range(seg.shape[0]):
-                acc += seg[i]
-            s[runs[q, 2]] += acc
-    return ga
+# The row-block passes (η of a block; pulling ∂ll/∂η back) are _fast's: the same blocked,
+# column-major layout and runs of rows of one level.
 
 
 @numba.njit(inline="always", fastmath=_FM, error_model="numpy")
