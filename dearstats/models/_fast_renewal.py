@@ -65,15 +65,13 @@ import numpy as np
 
 from dearstats.models._fast import (
     _FM,
-    _LN2,
-    _LOG2E,
     _LOGP_SIG,
     BLOCK,
     _back_block,
     _eta_block,
+    _exp_neg,
     _extend,
     _extend_adjoint,
-    _i64_as_f64,
     _voidptr,
     time_kernel,
 )
@@ -130,26 +128,7 @@ _ALIGN = 8  # fbuf offsets are multiples of 8 doubles (64 bytes)
 # column-major layout and runs of rows of one level.
 
 
-@numba.njit(inline="always", fastmath=_FM, error_model="numpy")
-def _exp_nonpos(x: float) -> float:
-    """exp(x) for x ≤ 0 (clamped at −700): x = k ln2 + r, |r| ≤ ln2/2, the degree-12 Taylor
-    polynomial of exp(r) by Estrin's scheme (short dependency chains), 2^k from bits.
-
-    The integer k stays a float until it is converted to int32 lanes (``math.floor``
-    returns an int64, whose conversion AVX2 cannot vectorise), as in ``_fast._exp_neg``.
-    Relative error below 3e-14 (1e-15 for x > −40)."""
-    x = max(x, -700.0)
-    kf = np.floor(x * _LOG2E + 0.5)
-    r = x - kf * _LN2
-    r2 = r * r
-    r4 = r2 * r2
-    r8 = r4 * r4
-    q03 = (1.0 + r) + r2 * (0.5 + r * (1.0 / 6.0))
-    q47 = (1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))
-    q811 = (1.0 / 40320.0 + r * (1.0 / 362880.0)) + r2 * (1.0 / 3628800.0 + r * (1.0 / 39916800.0))
-    q = (q03 + r4 * q47) + r8 * (q811 + r4 * (1.0 / 479001600.0))
-    bits = (np.int64(np.int32(kf)) + 1023) << 52
-    return q * _i64_as_f64(bits)  # type: ignore[call-arg]
+_exp_nonpos = _exp_neg  # exp(x) for x ≤ 0, vectorisable (see _fast._exp_neg)
 
 
 # Row loops sum log1p(t), 0 ≤ t ≤ 1, as the log of the product of (1 + t) over a block:
