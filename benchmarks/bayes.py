@@ -94,6 +94,7 @@ FAST_VARIANTS: dict[str, dict[str, Any]] = {
     "fast_low_rank": {"adaptation": "low_rank"},
     "fast_tune500": {"tune": 500},
     "fast_target08": {"target_accept": 0.8},
+    "fast_tune500_target08": {"tune": 500, "target_accept": 0.8},
     "fast_pyfunc": {"entry": "pyfunc"},
 }
 IMPLEMENTATIONS = ("bambi", "pymc_nuts", "numpyro", "nutpie_pymc", *FAST_VARIANTS, "reference")
