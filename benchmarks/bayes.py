@@ -51,7 +51,6 @@ on a discretised copy.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import statistics
@@ -449,6 +448,7 @@ def _gradcost(frame: pd.DataFrame, a: argparse.Namespace) -> dict[str, Any]:
     import nutpie
 
     from dearstats.models._fast import FastLogit, time_floor
+    from dearstats.models._fast_renewal import time_cfunc
 
     model = _dearstats_model(frame)
     compiled = nutpie.compile_pymc_model(model)
@@ -460,26 +460,7 @@ def _gradcost(frame: pd.DataFrame, a: argparse.Namespace) -> dict[str, Any]:
 
     def harness(cfunc: Any, user_data: np.ndarray) -> float:
         # the C callback nutpie calls, called through ctypes (~1 µs per call overhead)
-        x = np.ascontiguousarray(point)
-        g = np.empty_like(x)
-        lp = np.empty(())
-        dbl = ctypes.POINTER(ctypes.c_double)
-        args = (
-            x.size,
-            x.ctypes.data_as(dbl),
-            g.ctypes.data_as(dbl),
-            lp.ctypes.data_as(dbl),
-            user_data.ctypes.data,
-        )
-        fn = cfunc.ctypes
-        assert fn(*args) == 0
-        best = np.inf
-        for _ in range(3):
-            t = time.perf_counter()
-            for _ in range(evals):
-                fn(*args)
-            best = min(best, (time.perf_counter() - t) / evals)
-        return best
+        return time_cfunc(cfunc, user_data, point, evals=evals)
 
     res: dict[str, Any] = {"rows": n, "evals": evals}
     best: dict[str, float] = {}
