@@ -13,9 +13,11 @@ after ``_t``:
 * :func:`window_join` (records in ``[_t − w, _t)``): in a *dense* context (every
   account at each of a few dates: panels) a range join against the small table of
   distinct dates, which the engines run as an inequality join, so the cost grows with the
-  records (times the windows covering each), not records × dates; in a *sparse* one (a
-  few dates per account: renewal snapshots) an equi-join on ``account_id`` then the
-  range filter.
+  records (times the windows covering each), not records × dates — or, for the big
+  pre-aggregated usage tables (``by_day``), a hash equi-join on ``_day`` against the
+  small calendar of every ``(_t, _day)`` in the windows (dates × w rows), cheaper than
+  the inequality join on millions of rows; in a *sparse* one (a few dates per account:
+  renewal snapshots) an equi-join on ``account_id`` then the range filter.
 * :func:`before_join` (records before ``_t``, unbounded look-back): an equi-join on
   ``account_id`` then a filter; used only on small pre-aggregated tables (one row per
   account and day with an event of interest).
@@ -47,6 +49,7 @@ __all__ = [
     "flag",
     "floor_div",
     "from_day_numbers",
+    "int_table",
     "safe_div",
     "sparse_context",
     "window_join",
@@ -151,9 +154,15 @@ class Tables:
     def __init__(self, book: Book) -> None:
         self.book = book
         self._cache: dict[str, nw.LazyFrame] = {}
+        self.calendars: dict[tuple[tuple[int, ...], int], nw.LazyFrame] = {}
 
     def __call__(
-        self, name: str, columns: Sequence[str], span: tuple[int, int] | None = None
+        self,
+        name: str,
+        columns: Sequence[str],
+        span: tuple[int, int] | None = None,
+        *,
+        raw_dates: bool = False,
     ) -> nw.LazyFrame:
         """The table's ``columns`` (contract names; date columns come back renamed).
 
@@ -162,8 +171,14 @@ class Tables:
         raw ``Date`` column before any day number is computed, so the engines push it
         into the scan (Parquet filter pushdown) and derive day numbers of those records
         only.
+
+        ``raw_dates``: date columns stay ``Date`` under their contract names (no day
+        numbers): for big tables that are pre-aggregated first, whose day numbers are
+        then derived for the aggregated rows only (see :func:`with_day`).
         """
         spec = TABLES[name]
+        if raw_dates:
+            return self._build(name, span, raw_dates=True).select(*columns)
         picked = [_day_name(c) if spec.column(c).kind == "date" else c for c in columns]
         if span is not None:
             return self._build(name, span).select(*picked)
@@ -171,7 +186,9 @@ class Tables:
             self._cache[name] = self._build(name)
         return self._cache[name].select(*picked)
 
-    def _build(self, name: str, span: tuple[int, int] | None = None) -> nw.LazyFrame:
+    def _build(
+        self, name: str, span: tuple[int, int] | None = None, *, raw_dates: bool = False
+    ) -> nw.LazyFrame:
         lf = self.book.lazy(name)
         schema = lf.collect_schema()
         spec = TABLES[name]
@@ -182,17 +199,21 @@ class Tables:
             lf = lf.filter(
                 (raw >= nw.lit(first, dtype=nw.Date)) & (raw < nw.lit(end, dtype=nw.Date))
             )
-        exprs = [
-            nw.col(c.name)
-            if c.name in schema
-            else nw.lit(None, dtype=_NW_TYPES[c.kind]).alias(c.name)
-            for c in spec.columns
-        ]
-        dates = [c.name for c in spec.columns if c.kind == "date"]
-        lf = lf.select(*exprs)
-        if dates:
-            lf = lf.with_columns(*(day_number(c).alias(_day_name(c)) for c in dates)).drop(*dates)
-        return lf
+        # one projection (each lazy operation is a round trip to the engine's binder):
+        # contract columns, absent ones as typed nulls, dates as day numbers unless raw
+        exprs = []
+        for c in spec.columns:
+            if c.kind == "date" and not raw_dates:
+                name = _day_name(c.name)
+                if c.name in schema:
+                    exprs.append(day_number(c.name).alias(name))
+                else:
+                    exprs.append(nw.lit(None, dtype=nw.Int64).alias(name))
+            elif c.name in schema:
+                exprs.append(nw.col(c.name))
+            else:
+                exprs.append(nw.lit(None, dtype=_NW_TYPES[c.kind]).alias(c.name))
+        return lf.select(*exprs)
 
 
 def _day_name(column: str) -> str:
@@ -216,6 +237,7 @@ class Context:
     table: Tables
     dates: nw.LazyFrame | None = None  # dense only: the distinct ``_t``
     span: tuple[int, int] | None = None  # dense only: (first, last) ``_t``
+    days: tuple[int, ...] | None = None  # dense only: the distinct ``_t``, in Python
 
     @property
     def keys(self) -> nw.LazyFrame:
@@ -226,17 +248,51 @@ class Context:
         earlier = nw.col("_t") - days
         dates = None if self.dates is None else self.dates.with_columns(earlier)
         span = None if self.span is None else (self.span[0] - days, self.span[1] - days)
-        return replace(self, pairs=self.pairs.with_columns(earlier), dates=dates, span=span)
+        numbers = None if self.days is None else tuple(d - days for d in self.days)
+        return replace(
+            self,
+            pairs=self.pairs.with_columns(earlier),
+            dates=dates,
+            span=span,
+            days=numbers,
+        )
 
-    def recent_table(self, name: str, columns: Sequence[str], depth: int) -> nw.LazyFrame:
+    def calendar(self, max_age: int) -> nw.LazyFrame:
+        """Dense contexts: every ``(_t, _day)`` with ``_day`` in ``[_t − max_age, _t)``, a
+        small table (dates × ``max_age`` rows) that :func:`window_join` equi-joins on
+        ``_day``."""
+        assert self.days is not None
+        key = (self.days, max_age)
+        if key not in self.table.calendars:
+            self.table.calendars[key] = self._calendar(max_age)
+        return self.table.calendars[key]
+
+    def _calendar(self, max_age: int) -> nw.LazyFrame:
+        assert self.days is not None
+        if self.book.engine == "duckdb":
+            # generated by the engine: a VALUES list of every pair would make the SQL
+            # (and the planning time of each query using it) grow with dates × max_age
+            dates = ", ".join(f"({int(t)}::BIGINT)" for t in self.days)
+            sql = (
+                f"SELECT v._t AS _t, v._t - r.range AS _day FROM (VALUES {dates}) AS v(_t) "
+                f"CROSS JOIN range(1::BIGINT, {int(max_age) + 1}::BIGINT) AS r"
+            )
+            return nw.from_native(self.book.native("accounts").query("_dearstats_any", sql))
+        ts = [t for t in self.days for _ in range(max_age)]
+        days = [t - age for t in self.days for age in range(1, max_age + 1)]
+        return int_table(self.book, {"_t": ts, "_day": days})
+
+    def recent_table(
+        self, name: str, columns: Sequence[str], depth: int, *, raw_dates: bool = False
+    ) -> nw.LazyFrame:
         """``table(name, columns)`` keeping only records dated (by the contract's
         ``date_column``) where some window of ``depth`` days can reach them, filtered on
         the raw date before any day number is derived (dense contexts; otherwise the
-        whole table)."""
+        whole table). ``raw_dates`` as in :class:`Tables`."""
         if self.span is None:
-            return self.table(name, columns)
+            return self.table(name, columns, raw_dates=raw_dates)
         first, last = self.span
-        return self.table(name, columns, span=(first - depth, last))
+        return self.table(name, columns, span=(first - depth, last), raw_dates=raw_dates)
 
     def recent(self, events: nw.LazyFrame, depth: int, day: str = "_day") -> nw.LazyFrame:
         """Drop records no window of ``depth`` days can reach (dense contexts only, whose
@@ -248,28 +304,39 @@ class Context:
 
 
 def day_table(book: Book, days: Sequence[int]) -> nw.LazyFrame:
-    """A one-column (``_t``, ``Int64``) lazy frame of day numbers on the book's engine.
+    """A one-column (``_t``, ``Int64``) lazy frame of day numbers on the book's engine."""
+    return int_table(book, {"_t": list(days)})
+
+
+def int_table(book: Book, columns: dict[str, Sequence[int]]) -> nw.LazyFrame:
+    """A lazy frame of ``Int64`` columns (equal lengths) on the book's engine.
 
     narwhals has no constructor for lazy backends, so this is the one engine-specific
     helper: a DuckDB ``VALUES`` list run on the connection of the book's relations, a
     Spark local DataFrame, a Polars or pandas frame. (A union of one-row selects would be
-    engine-agnostic but makes plans that grow with the number of dates.)
+    engine-agnostic but makes plans that grow with the number of rows.)
     """
-    values = [int(d) for d in days]
+    names = list(columns)
+    values = [[int(v) for v in columns[n]] for n in names]
+    rows_of = list(zip(*values, strict=True))
     if book.engine == "duckdb":
-        rows = ", ".join(f"({v}::BIGINT)" for v in values)
+        rows = ", ".join("(" + ", ".join(f"{v}::BIGINT" for v in row) + ")" for row in rows_of)
         native = book.native("accounts").query(
-            "_dearstats_any", f"SELECT * FROM (VALUES {rows}) AS v(_t)"
+            "_dearstats_any", f"SELECT * FROM (VALUES {rows}) AS v({', '.join(names)})"
         )
         return nw.from_native(native)
     if book.engine == "pyspark":
         session = book.native("accounts").sparkSession
-        return nw.from_native(session.createDataFrame([(v,) for v in values], "_t long"))
+        schema = ", ".join(f"{n} long" for n in names)
+        return nw.from_native(session.createDataFrame(rows_of, schema))
     if book.engine == "polars":
         import polars as pl
 
-        return nw.from_native(pl.LazyFrame({"_t": values}, schema={"_t": pl.Int64}))
-    frame = pd.DataFrame({"_t": pd.Series(values, dtype="int64")})
+        data = dict(zip(names, values, strict=True))
+        return nw.from_native(pl.LazyFrame(data, schema=dict.fromkeys(names, pl.Int64)))
+    frame = pd.DataFrame(
+        {n: pd.Series(v, dtype="int64") for n, v in zip(names, values, strict=True)}
+    )
     return nw.from_native(frame).lazy()
 
 
@@ -285,7 +352,9 @@ def dense_context(book: Book, dates: Sequence[_dt.date]) -> Context:
         .rename({"_created_date": "_created"})
     )
     span = (numbers[0], numbers[-1])
-    return Context(book, pairs, dense=True, table=tables, dates=days, span=span)
+    return Context(
+        book, pairs, dense=True, table=tables, dates=days, span=span, days=tuple(numbers)
+    )
 
 
 def sparse_context(book: Book, pairs: nw.LazyFrame, tables: Tables | None = None) -> Context:
@@ -300,7 +369,14 @@ def sparse_context(book: Book, pairs: nw.LazyFrame, tables: Tables | None = None
 
 
 # -- the two joins ----------------------------------------------------------------------
-def window_join(ctx: Context, events: nw.LazyFrame, max_age: int) -> nw.LazyFrame:
+def window_join(
+    ctx: Context,
+    events: nw.LazyFrame,
+    max_age: int,
+    *,
+    prune: bool = True,
+    by_day: bool = False,
+) -> nw.LazyFrame:
     """Pair each record (``account_id``, ``_day``) with every ``_t`` in ``(_day, _day + w]``.
 
     Adds ``_t`` and ``_age = _t − _day`` (1 ≤ ``_age`` ≤ ``max_age``): the record lies in
@@ -311,10 +387,22 @@ def window_join(ctx: Context, events: nw.LazyFrame, max_age: int) -> nw.LazyFram
     (IEJoin) and Spark (broadcast nested-loop join of the small date table) execute as
     an inequality join: the work grows with records × dates whose window covers them.
     Sparse contexts join on ``account_id`` first.
+
+    ``by_day`` (dense contexts): equi-join ``_day`` to :meth:`Context.calendar` instead
+    (the same pairs): a hash join against dates × ``max_age`` rows, faster than the
+    inequality join for millions of records, slower to plan for small tables.
+
+    ``prune``: first drop records no window can reach (:meth:`Context.recent`); pass
+    False when ``events`` come from :meth:`Context.recent_table` with a depth of at least
+    ``max_age`` (already pruned on the raw date: a second filter on the day number would
+    only cost time). The window filter keeps the result exact either way.
     """
     in_window = (nw.col("_day") < nw.col("_t")) & (nw.col("_day") >= nw.col("_t") - max_age)
-    events = ctx.recent(events, max_age)
-    if ctx.dense:
+    if prune:
+        events = ctx.recent(events, max_age)
+    if ctx.dense and by_day:
+        joined = events.join(ctx.calendar(max_age), on="_day", how="inner")
+    elif ctx.dense:
         assert ctx.dates is not None
         joined = events.join(ctx.dates, how="cross").filter(in_window)
     else:

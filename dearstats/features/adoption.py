@@ -1,10 +1,13 @@
 """Adoption: how broadly and deeply is the product used?
 
-Telemetry is the big table, so it is pre-aggregated before any date logic: usage rows with
-``events > 0`` become one row per (account, user, day) (with a flag "used a sticky feature
-that day") and one row per (account, feature, day); only those are joined to the
-calendar of evaluation dates. A user is *active* on a day when it has a usage row with
-``events > 0`` that day; rows with ``events == 0`` and null ``user_id`` are ignored.
+Telemetry is the big table, so it is read only where a window can reach it (a filter on
+the raw ``date``, pushed into the scan) and pre-aggregated before any date logic: usage
+rows with ``events > 0`` become one row per (account, user, day) (with a flag "used a
+sticky feature that day"); only those get day numbers and are joined (an equi-join on the
+day) to the calendar of evaluation dates. Workflows join the active rows to the calendar
+directly (dense contexts; one row per (account, feature, day) first in sparse ones).
+A user is *active* on a day when it has a usage row with ``events > 0`` that day; rows
+with ``events == 0`` and null ``user_id`` are ignored.
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ from __future__ import annotations
 import narwhals as nw
 
 from dearstats.features._config import FeatureConfig
-from dearstats.features._core import KEYS, Context, distinct, flag, window_join
+from dearstats.features._core import KEYS, Context, day_number, distinct, flag, window_join
 
 __all__ = ["adoption_counts", "workflow_counts"]
 
 
 def _active_usage(ctx: Context, depth: int) -> nw.LazyFrame:
-    usage = ctx.recent_table("usage", ["account_id", "user_id", "date", "feature", "events"], depth)
+    """Usage rows with ``events > 0`` (and a user and account) dated where a window of
+    ``depth`` days can reach them; ``date`` stays a raw ``Date`` (filtered in the scan):
+    day numbers are derived after the pre-aggregation, for far fewer rows."""
+    usage = ctx.recent_table(
+        "usage", ["account_id", "user_id", "date", "feature", "events"], depth, raw_dates=True
+    )
     return usage.filter(
         (nw.col("events") > 0) & ~nw.col("user_id").is_null() & ~nw.col("account_id").is_null()
     )
@@ -41,12 +49,13 @@ def adoption_counts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
         _active_usage(ctx, config.adoption_trend_days)
         .join(sticky, on="feature", how="left")
         .with_columns(nw.col("_sticky").fill_null(0))
-        .group_by("account_id", "user_id", "_day")
+        .group_by("account_id", "user_id", "date")
         .agg(nw.col("_sticky").max())
+        .select("account_id", "user_id", day_number("date").alias("_day"), "_sticky")
     )
     w = config.adoption_window_days
     per_user = (
-        window_join(ctx, user_days, config.adoption_trend_days)
+        window_join(ctx, user_days, config.adoption_trend_days, prune=False, by_day=True)
         .with_columns(
             flag(nw.col("_age") <= w).alias("_d30"),
             flag(nw.col("_age") > w).alias("_dprior"),
@@ -80,12 +89,19 @@ def workflow_counts(ctx: Context, config: FeatureConfig) -> nw.LazyFrame:
         "workflow",
     )
     sizes = members.group_by("workflow").agg(nw.len().alias("_size"))
-    feature_days = distinct(
-        _active_usage(ctx, config.adoption_window_days), "account_id", "feature", "_day"
-    ).join(members, on="feature", how="inner")
+    active = _active_usage(ctx, config.adoption_window_days)
+    if not ctx.dense:
+        # sparse contexts read the whole table and join it per account to every date of
+        # the account: de-duplicate (account, feature, day) first
+        active = distinct(active, "account_id", "feature", "date")
+    # dense contexts: the distinct below (over far fewer groups) de-duplicates alone;
+    # a distinct (account, feature, day) first costs a hash aggregate over ~all rows
+    feature_days = active.select("account_id", "feature", day_number("date").alias("_day")).join(
+        members, on="feature", how="inner"
+    )
     used = (
         distinct(
-            window_join(ctx, feature_days, config.adoption_window_days),
+            window_join(ctx, feature_days, config.adoption_window_days, prune=False, by_day=True),
             *KEYS,
             "workflow",
             "feature",
