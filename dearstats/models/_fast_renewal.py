@@ -93,6 +93,9 @@ _ROWS = {
 # A part's record in ibuf: _HDR ints, then _GRP ints per grouping column.
 _HDR = 18
 _GRP = 5
+# flags of a grouping column (its 5th int): sampled centred; has rows outside the pool
+_CENTRED = 1
+_OUTSIDE = 2
 (
     _H_KIND,
     _H_NBLK,
@@ -239,7 +242,9 @@ def _part_logp_grad(
         K = spec[o + 2]
         k0 = spec[o + 3]
         _extend(theta[uidx : uidx + K - 1], eff[k0 : k0 + K])
-        if sidx >= 0 and spec[o + 4] == 0:  # non-centred: e = σ u
+        if spec[o + 4] & _OUTSIDE:  # rows outside the pool (code K): no effect
+            eff[k0 + K] = 0.0
+        if sidx >= 0 and (spec[o + 4] & _CENTRED) == 0:  # non-centred: e = σ u
             sg = math.exp(theta[sidx])
             for k in range(k0, k0 + K):
                 eff[k] *= sg
@@ -328,7 +333,7 @@ def _part_logp_grad(
             _extend_adjoint(s[k0 : k0 + K], gz)
             for k in range(K - 1):
                 gz[k] -= z[k] / (sd_fix * sd_fix)
-        elif spec[o + 4] != 0:
+        elif spec[o + 4] & _CENTRED:
             # centred: σ ~ HalfNormal (log transform), e = B z ~ ZeroSumNormal(σ): the
             # density of the K − 1 free values is N(0, σ²) each (B is orthonormal)
             rho = theta[sidx]
@@ -687,11 +692,14 @@ class FusedRenewal:
             k0 = 0
             for gi, g in enumerate(t.groups):
                 K = len(model.coords[g])
+                # rows outside the pool have code K (LinearTerms.outside_groups)
+                out = g in t.outside_groups
                 c = np.asarray(model[f"idx_{g}"].get_value(), dtype=np.int64)[rows]
-                if c.size and (c.min() < 0 or c.max() >= K):
-                    raise ValueError(f"FusedRenewal: idx_{g} outside 0..{K - 1}.")
+                if c.size and (c.min() < 0 or c.max() > K - 1 + out):
+                    raise ValueError(f"FusedRenewal: idx_{g} outside 0..{K - 1 + out}.")
                 codes.append(c + k0)
                 o = _HDR + _GRP * gi
+                spec[o + 4] = _OUTSIDE if out else 0
                 if g in t.fixed_groups:
                     spec[o] = -1
                     _check_prior(model, f"{pre}u_{g}", fixed_sd)
@@ -700,7 +708,7 @@ class FusedRenewal:
                     spec[o] = index(f"{pre}sigma_{g}_log__", 1, "LogTransform")
                     _check_prior(model, f"{pre}sigma_{g}", pr["group_sd"])
                     spec[o + 1] = index(f"{pre}e_{g}_zerosum__", K - 1, "ZeroSumTransform")
-                    spec[o + 4] = 1
+                    spec[o + 4] |= _CENTRED
                 else:
                     spec[o] = index(f"{pre}sigma_{g}_log__", 1, "LogTransform")
                     _check_prior(model, f"{pre}sigma_{g}", pr["group_sd"])
@@ -708,7 +716,7 @@ class FusedRenewal:
                     spec[o + 1] = index(f"{pre}u_{g}_zerosum__", K - 1, "ZeroSumTransform")
                 spec[o + 2] = K
                 spec[o + 3] = k0
-                k0 += K
+                k0 += K + out
             spec[_H_KTOT] = k0
             extra = [0.0, 0.0]
             if part == "churn":

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -134,9 +134,14 @@ def _check_groups(groups: Sequence[str], who: str) -> tuple[str, ...]:
     return groups
 
 
-def _fit_groups(frame: pd.DataFrame, groups: Sequence[str], who: str) -> tuple[GroupLevels, ...]:
+def _fit_groups(
+    frame: pd.DataFrame,
+    groups: Sequence[str],
+    who: str,
+    outside: Mapping[str, str] | None = None,
+) -> tuple[GroupLevels, ...]:
     require_columns(frame, groups, role=who)
-    out = tuple(GroupLevels.fit(frame, g) for g in groups)
+    out = tuple(GroupLevels.fit(frame, g, (outside or {}).get(g)) for g in groups)
     few = [g.column for g in out if len(g.levels) < 2]
     if few:
         raise InputError(
@@ -144,6 +149,34 @@ def _fit_groups(frame: pd.DataFrame, groups: Sequence[str], who: str) -> tuple[G
             "a group effect needs at least two levels. Drop them from groups."
         )
     return out
+
+
+def outside_indicator(column: str, label: str) -> str:
+    """Name of the indicator predictor of rows outside ``column``'s pool (label ``label``)."""
+    return f"{column}={label}"
+
+
+def _splits(frame: pd.DataFrame, column: str, label: str) -> bool:
+    """True when ``column`` has rows with ``label`` and rows with another value."""
+    if column not in frame.columns:
+        return False
+    hit = (frame[column].astype("string") == label).fillna(False).to_numpy(dtype=bool)
+    return bool(hit.any() and not hit.all())
+
+
+def _with_indicators(frame: pd.DataFrame, outside: Mapping[str, str]) -> pd.DataFrame:
+    """``frame`` with the 0/1 indicator column of each outside label."""
+    if not outside:
+        return frame
+    require_columns(frame, list(outside), role="outside_levels")
+    return frame.assign(
+        **{
+            outside_indicator(g, lab): (frame[g].astype("string") == lab)
+            .fillna(False)
+            .to_numpy(dtype=float)
+            for g, lab in outside.items()
+        }
+    )
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -165,7 +198,11 @@ class LogitEncoding:
                 "center": list(s.center),
                 "scale": list(s.scale),
             },
-            "groups": [{"column": g.column, "levels": list(g.levels)} for g in self.groups],
+            "groups": [
+                {"column": g.column, "levels": list(g.levels)}
+                | ({} if g.outside is None else {"outside": g.outside})
+                for g in self.groups
+            ],
         }
 
     @classmethod
@@ -173,7 +210,9 @@ class LogitEncoding:
         s = d["standardizer"]
         return cls(
             Standardizer(tuple(s["columns"]), tuple(s["center"]), tuple(s["scale"])),
-            tuple(GroupLevels(g["column"], tuple(g["levels"])) for g in d["groups"]),
+            tuple(
+                GroupLevels(g["column"], tuple(g["levels"]), g.get("outside")) for g in d["groups"]
+            ),
         )
 
     def encode(self, frame: pd.DataFrame, who: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -191,11 +230,12 @@ class LogitEncoding:
         *,
         standardize: bool,
         who: str,
+        outside: Mapping[str, str] | None = None,
     ) -> LogitEncoding:
         x = numeric_matrix(frame, predictors, who=who)
         return cls(
             Standardizer.fit(x, predictors, standardize=standardize, who=who),
-            _fit_groups(frame, groups, who),
+            _fit_groups(frame, groups, who, outside),
         )
 
 
@@ -462,6 +502,15 @@ class HierarchicalRenewal(BayesModel):
         Pooled grouping columns sampled centred in the churn and tier parts (effects
         ``e_<group> ~ ZeroSumNormal(σ)``; same posterior, different geometry): right when
         the data pin most levels down, e.g. CSMs with a hundred or more renewals each.
+    outside_levels
+        ``{group: label}``: rows whose ``group`` is ``label`` are outside that group's pool
+        (no level effect) and get a fixed effect instead, the indicator predictor
+        ``"<group>=<label>"`` (added to ``predictors`` in every part). For a label that is
+        not a member of the population the pool describes, e.g. ``{"csm_id":
+        "(tech-touch)"}``: pooled with the human CSMs, one "CSM" holding thousands of
+        accounts inflates σ_CSM and, non-centred, ties its effect to σ_CSM so that the
+        sampler crawls. Ignored (the label stays a level) when the training rows are all or
+        none of that label.
     outcome
         Optional column with the class (one of churn, contraction, flat, expansion).
     flat_tol
@@ -477,6 +526,7 @@ class HierarchicalRenewal(BayesModel):
     # 2: expansion size is the growth share (ARR_after / ARR_before − 1), was |log ratio|;
     # fixed_groups
     _model_version = 2
+    _hash_defaults: ClassVar[dict[str, Any]] = {"outside_levels": None}
 
     def __init__(
         self,
@@ -486,6 +536,7 @@ class HierarchicalRenewal(BayesModel):
         size_groups: Sequence[str] | None = None,
         fixed_groups: Sequence[str] = (),
         centered_groups: Sequence[str] = (),
+        outside_levels: Mapping[str, str] | None = None,
         outcome: str | None = None,
         flat_tol: float = 1e-9,
         priors: Mapping[str, float] | None = None,
@@ -498,6 +549,7 @@ class HierarchicalRenewal(BayesModel):
         self.size_groups = size_groups
         self.fixed_groups = fixed_groups
         self.centered_groups = centered_groups
+        self.outside_levels = outside_levels
         self.outcome = outcome
         self.flat_tol = flat_tol
         self.priors = priors
@@ -512,6 +564,7 @@ class HierarchicalRenewal(BayesModel):
             "size_groups": None if self.size_groups is None else list(self.size_groups),
             "fixed_groups": list(self._fixed()),
             "centered_groups": list(self._centered()),
+            "outside_levels": None if self.outside_levels is None else dict(self.outside_levels),
             "outcome": self.outcome,
             "flat_tol": float(self.flat_tol),
             "priors": None if self.priors is None else dict(self.priors),
@@ -564,10 +617,23 @@ class HierarchicalRenewal(BayesModel):
             )
         return centered
 
+    def _outside(self) -> dict[str, str]:
+        out = {str(g): str(lab) for g, lab in (self.outside_levels or {}).items()}
+        groups = _check_groups(self.groups, type(self).__name__)
+        if not set(out) <= set(groups):
+            raise InputError(
+                f"{type(self).__name__}: outside_levels {sorted(out)} must be among groups "
+                f"{list(groups)}."
+            )
+        return out
+
     def _all_terms(self, enc: RenewalEncoding) -> dict[str, LinearTerms]:
-        predictors, groups, size_groups = self._settings()
+        _, groups, size_groups = self._settings()
         pr = _merge_priors(RENEWAL_PRIORS, self.priors, type(self).__name__)
-        k = len(predictors)
+        # the encoding's predictors: the given ones plus any outside-level indicators
+        k = len(enc.logit.standardizer.columns)
+        outside = tuple(g.column for g in enc.logit.groups if g.outside is not None)
+        size_outside = tuple(g for g in outside if g in size_groups)
         size_pr = {
             "intercept": pr["size_intercept"],
             "coef": pr["size_coef"],
@@ -586,6 +652,7 @@ class HierarchicalRenewal(BayesModel):
                 n_predictors=k,
                 fixed_groups=fixed,
                 centered_groups=centered,
+                outside_groups=outside,
             ),
             "tier": LinearTerms(
                 "tier_",
@@ -595,6 +662,7 @@ class HierarchicalRenewal(BayesModel):
                 n_predictors=k,
                 fixed_groups=fixed,
                 centered_groups=centered,
+                outside_groups=outside,
             ),
             "contraction": LinearTerms(
                 "contraction_",
@@ -604,6 +672,7 @@ class HierarchicalRenewal(BayesModel):
                 intercept_loc=pr["size_intercept_loc"],
                 n_predictors=k,
                 fixed_groups=fixed,
+                outside_groups=size_outside,
             ),
             "expansion": LinearTerms(
                 "expansion_",
@@ -613,6 +682,7 @@ class HierarchicalRenewal(BayesModel):
                 intercept_loc=pr["size_intercept_loc"],
                 n_predictors=k,
                 fixed_groups=fixed,
+                outside_groups=size_outside,
             ),
         }
 
@@ -661,9 +731,22 @@ class HierarchicalRenewal(BayesModel):
         who = type(self).__name__
         predictors, groups, size_groups = self._settings()
         if encoding is None:
+            outside = {g: lab for g, lab in self._outside().items() if _splits(frame, g, lab)}
+            frame = _with_indicators(frame, outside)
             encoding = RenewalEncoding(
-                LogitEncoding.fit(frame, predictors, groups, standardize=self.standardize, who=who),
+                LogitEncoding.fit(
+                    frame,
+                    (*predictors, *(outside_indicator(g, lab) for g, lab in outside.items())),
+                    groups,
+                    standardize=self.standardize,
+                    who=who,
+                    outside=outside,
+                ),
                 size_groups,
+            )
+        else:
+            frame = _with_indicators(
+                frame, {g.column: g.outside for g in encoding.logit.groups if g.outside}
             )
         z, codes = encoding.logit.encode(frame, who)
         require_columns(frame, ["arr_before"], role=who)
@@ -791,9 +874,9 @@ class HierarchicalRenewal(BayesModel):
         idata["log_likelihood"] = xr.DataTree(ll)
 
     # ---- prediction --------------------------------------------------------------------
-    def _part_draws(self, frame: Any, rng: np.random.Generator):
+    def _part_draws(self, frame: Any, rng: np.random.Generator, max_draws: int | None = None):
         frame, arrays = self._encode_new(frame)
-        post = stacked_posterior(self.idata_)
+        post = stacked_posterior(self.idata_, max_draws)
         terms = self._all_terms(self.encoding_)
         z, codes = arrays["z"], arrays["codes"]
         p_churn = _expit(terms["churn"].draws(post, z, codes, rng))
@@ -824,16 +907,20 @@ class HierarchicalRenewal(BayesModel):
             mean.values, index=mean.indexes[mean.dims[0]], columns=list(RENEWAL_OUTCOMES)
         )
 
-    def predict_draws(self, frame: Any, *, random_seed: int | None = None) -> xr.DataArray:
+    def predict_draws(
+        self, frame: Any, *, random_seed: int | None = None, max_draws: int | None = None
+    ) -> xr.DataArray:
         """Posterior predictive draws of ARR after each renewal in ``frame``.
 
-        Needs ``arr_before``. Each draw picks the class from the posterior draw's class
+        Needs ``arr_before``. ``max_draws`` thins the posterior to every k-th draw of each
+        chain (at most ``max_draws`` in all) before predicting: the cost and memory are
+        per draw × row. Each draw picks the class from the posterior draw's class
         probabilities and, for contraction/expansion, a size from the log-normal part.
         Dims (chain, draw, row) with the row dimension named after the frame's index (e.g.
         ``account_id``), so ``draws.sum(row)`` / ``arr_before.sum()`` is an NRR draw.
         """
         rng = np.random.default_rng(self._seed(random_seed))
-        frame, arrays, post, terms, probs = self._part_draws(frame, rng)
+        frame, arrays, post, terms, probs = self._part_draws(frame, rng, max_draws)
         before = arrays["before"]
         n_s, n = probs.shape[:2]
         cls = (rng.random((n_s, n, 1)) > np.cumsum(probs, axis=-1)).sum(axis=-1)

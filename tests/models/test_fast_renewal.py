@@ -25,6 +25,7 @@ pytest.importorskip("nutpie")
 import nutpie
 
 from dearstats.models import HierarchicalRenewal
+from dearstats.models._bayes import likelihood_free
 from dearstats.models._fast_renewal import FusedRenewal, fused_compiled, time_cfunc
 from dearstats.models.hierarchical import RENEWAL_PRIORS, _merge_priors
 
@@ -151,6 +152,52 @@ def test_logp_and_gradient_match_pymc_with_centred_csm_effects() -> None:
     assert "tier_e_csm_id_zerosum__" in fused.names
     assert "churn_u_csm_id_zerosum__" not in fused.names
     assert_matches_pymc(model, fused, k=5)
+
+
+def with_tech_touch(frame: pd.DataFrame, share: float = 0.3, seed: int = 6) -> pd.DataFrame:
+    """``frame`` with a share of its accounts moved to one "(tech-touch)" label."""
+    rng = np.random.default_rng(seed)
+    tt = rng.random(len(frame)) < share
+    return frame.assign(csm_id=np.where(tt, "(tech-touch)", frame["csm_id"]))
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_logp_and_gradient_match_pymc_with_rows_outside_the_csm_pool(centred: bool) -> None:
+    frame = with_tech_touch(renewal_frame(n=300, seed=5, p=2, n_csm=9))
+    extra = {"centered_groups": ("csm_id",)} if centred else {}
+    model, fused, terms = build(
+        frame, **FORECAST, outside_levels={"csm_id": "(tech-touch)"}, **extra
+    )
+    assert terms["churn"].outside_groups == ("csm_id",)
+    assert terms["contraction"].outside_groups == ()  # sizes pool by segment only
+    # the pool is the 9 human CSMs; tech-touch rows have code 9 and the indicator
+    assert "(tech-touch)" not in model.coords["csm_id"]
+    assert len(model.coords["csm_id"]) == 9
+    assert "csm_id=(tech-touch)" in model.coords["predictor"]
+    codes = model["idx_csm_id"].get_value()
+    assert (codes == 9).sum() == (frame["csm_id"] == "(tech-touch)").sum() > 0
+    assert_matches_pymc(model, fused, k=5)
+
+
+def test_the_likelihood_free_model_nutpie_compiles_has_the_same_parameters(forecast_model):
+    """With a fused log density nutpie compiles ``likelihood_free(model)`` (only its
+    expansion runs): same free variables in the same order, same deterministics and
+    coords, and its log density is the full model's prior part."""
+    model = forecast_model[0]
+    free = likelihood_free(model)
+    assert [rv.name for rv in free.free_RVs] == [rv.name for rv in model.free_RVs]
+    assert [v.name for v in free.value_vars] == [v.name for v in model.value_vars]
+    assert free.observed_RVs == []
+    assert sorted(d.name for d in free.deterministics) == sorted(
+        d.name for d in model.deterministics
+    )
+    assert {k: list(v) for k, v in free.coords.items() if k != "obs"} == {
+        k: list(v) for k, v in model.coords.items() if k != "obs" and k in free.coords
+    }
+    prior = model.compile_logp(vars=model.free_RVs, jacobian=True, mode="FAST_COMPILE")
+    got = free.compile_logp(jacobian=True, mode="FAST_COMPILE")
+    for pt in random_points(model, 3, seed=2):
+        np.testing.assert_allclose(got(pt), prior(pt), rtol=1e-12)
 
 
 def test_a_part_without_rows_contributes_its_prior_only(no_contraction_model) -> None:

@@ -394,6 +394,57 @@ def test_fixed_groups_have_no_group_sd_and_the_growth_share_is_the_expansion_siz
         )
 
 
+def test_tech_touch_outside_the_csm_pool_is_a_fixed_effect(tmp_path):
+    """``outside_levels``: tech-touch rows leave the CSM pool (no CSM effect) and get an
+    indicator predictor, whose churn coefficient estimates the tech-touch effect relative
+    to the average human CSM (the truth of :func:`renewal_frame`: b₉ − mean(b₀…b₈), the
+    CSM effects being sum-to-zero); their predictions draw no new-level effects."""
+    seed, n = 7, 1500
+    frame = renewal_frame(seed=seed, n=n)
+    frame["csm_id"] = frame["csm_id"].fillna("(tech-touch)")
+    rng = np.random.default_rng(seed)
+    rng.normal(size=(n, 2)), rng.integers(0, 3, n), rng.integers(0, 10, n)
+    b_churn = rng.normal(0, 0.5, 10)
+    truth = b_churn[9] - b_churn[:9].mean()
+    model = HierarchicalRenewal(
+        ["x1", "x2"],
+        fixed_groups=("segment",),
+        outside_levels={"csm_id": "(tech-touch)"},
+        sampler_config={"draws": 500, "tune": 500, "log_likelihood": False},
+        random_seed=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(frame)
+    post = model.idata_["posterior"]
+    assert post.attrs["dearstats_log_density"] == "fused"
+    assert list(post["churn_u_csm_id"].coords["csm_id"].values) == [f"CSM{k}" for k in range(9)]
+    ind = "csm_id=(tech-touch)"
+    assert ind in list(post["churn_coef"].coords["predictor"].values)
+    assert model.diagnostics_["r_hat"].max() < 1.02
+    coef = post["churn_coef"].sel(predictor=ind).values.ravel()
+    lo, hi = np.quantile(coef, [0.005, 0.995])
+    assert lo <= truth <= hi, (lo, truth, hi)
+    # tech-touch rows have no random part: the same probabilities whatever the seed; an
+    # unseen CSM still draws a new effect per draw
+    rows = frame.head(6).assign(csm_id=["(tech-touch)"] * 3 + ["CSM-new"] * 3)
+    p1 = model.predict_proba(rows, random_seed=1)
+    p2 = model.predict_proba(rows, random_seed=2)
+    np.testing.assert_array_equal(p1.iloc[:3].to_numpy(), p2.iloc[:3].to_numpy())
+    assert not np.allclose(p1.iloc[3:].to_numpy(), p2.iloc[3:].to_numpy())
+    assert model.get_config()["outside_levels"] == {"csm_id": "(tech-touch)"}
+    back = HierarchicalRenewal.load(model.save(tmp_path / "tt.dsm"))
+    pd.testing.assert_frame_equal(back.predict_proba(rows, random_seed=1), p1)
+    # all rows tech-touch or none: nothing to split, the label stays an ordinary level
+    none = HierarchicalRenewal(["x1"], outside_levels={"csm_id": "(tech-touch)"})
+    pm_model = none.build_model(frame[frame["csm_id"] != "(tech-touch)"])
+    assert list(pm_model.coords["predictor"]) == ["x1"]
+    with pytest.raises(InputError, match="outside_levels"):
+        HierarchicalRenewal(
+            ["x1"], groups=("segment",), outside_levels={"csm_id": "x"}
+        ).build_model(frame)
+
+
 def test_centred_csm_effects_and_the_fused_log_density_give_the_same_posterior():
     """Centring the CSM effects (``centered_groups``) and nutpie's fused numba log density
     change the sampler's geometry and cost, not the posterior: against the non-centred
