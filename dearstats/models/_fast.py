@@ -69,6 +69,7 @@ __all__ = [
     "AUTO_CENTER_ROWS",
     "DEFAULT_PRIORS",
     "FastLogit",
+    "FusedLogit",
     "collapse_rows",
     "floor_logp_grad",
     "time_kernel",
@@ -1233,3 +1234,190 @@ class _FastCompiled:
         from nutpie.sample import CompiledModel
 
         return CompiledModel.benchmark_logp(self, point, num_evals, cores)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# The fused log density of HierarchicalLogit's PyMC model, on nutpie's vector
+# --------------------------------------------------------------------------------------
+
+
+def _value_layout(model: Any) -> tuple[list[str], dict[str, slice], dict[str, tuple[int, ...]]]:
+    """nutpie's unconstrained vector: value variables of ``model.free_RVs``, raveled."""
+    point = model.initial_point()
+    names: list[str] = []
+    slices: dict[str, slice] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    pos = 0
+    for rv in model.free_RVs:
+        name = model.rvs_to_values[rv].name
+        shape = tuple(np.shape(point[name]))
+        size = int(np.prod(shape)) if shape else 1
+        names.append(name)
+        slices[name] = slice(pos, pos + size)
+        shapes[name] = shape
+        pos += size
+    return names, slices, shapes
+
+
+def _const_param(var: Any) -> float | None:
+    """The value of a constant scalar graph (a prior's parameter), else None."""
+    try:
+        from pytensor.tensor import get_underlying_scalar_constant_value
+
+        return float(get_underlying_scalar_constant_value(var))
+    except Exception:  # not a constant
+        return None
+
+
+class FusedLogit:
+    """:class:`FastLogit`'s kernel as the log density of a :class:`HierarchicalLogit`
+    ``pymc.Model`` on nutpie's unconstrained vector (issue 7).
+
+    For :meth:`HierarchicalLogit._fused_log_density
+    <dearstats.models.hierarchical.HierarchicalLogit._fused_log_density>` and
+    :func:`dearstats.models._fast_renewal.fused_compiled`: nutpie's vector of that model is
+    the value variables of ``model.free_RVs`` in order, which LinearTerms creates as
+    ``alpha``, ``beta``, then per group ``sigma_<g>_log__`` and ``u_<g>_zerosum__``
+    (non-centred) or ``e_<g>_zerosum__`` (centred, ``e_g ~ ZeroSumNormal(σ_g)``): exactly
+    FastLogit's theta (α, β, then log σ_g and the K_g − 1 free values per group) with
+    FastLogit's ``centered`` set to the groups PyMC samples centred. :meth:`from_model`
+    checks that layout, the transforms, the priors and the likelihood and raises
+    :class:`NotImplementedError` for anything else (varying slopes, fixed or outside
+    groups, no predictors or no groups, other likelihoods or extra terms).
+
+    Attributes used by ``fused_compiled``: :attr:`cfunc` (FastLogit's numba C callback,
+    nutpie's logp signature), :attr:`meta` (its user data: keep this object alive while
+    nutpie may call it), :attr:`n_dim`, :attr:`names`, :attr:`slices`, :attr:`shapes`.
+    """
+
+    def __init__(
+        self,
+        fast: FastLogit,
+        names: list[str],
+        slices: dict[str, slice],
+        shapes: dict[str, tuple[int, ...]],
+    ) -> None:
+        self.fast = fast
+        self.names = names
+        self.slices = slices
+        self.shapes = shapes
+        self.meta = fast.meta
+        self.centered_groups = fast.centered_groups
+        _cfuncs()  # compile the C callback now (seconds), not inside nutpie.sample
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        *,
+        groups: Sequence[str],
+        priors: Mapping[str, float],
+        intercept_loc: float = 0.0,
+    ) -> FusedLogit:
+        """From the ``pymc.Model`` of ``HierarchicalLogit._build`` (its ``pm.Data``).
+
+        ``groups`` are the model's grouping columns in order and ``priors`` the merged
+        prior scales it was built with (``intercept``, ``coef``, ``group_sd``); a prior
+        scale or location that differs from the model's constant raises
+        :class:`ValueError`, a structure the kernel does not cover
+        :class:`NotImplementedError`. Groups whose effects are ``e_<g>`` in the model are
+        sampled centred by the kernel too.
+        """
+        groups = tuple(str(g) for g in groups)
+        if not groups:
+            raise NotImplementedError("FusedLogit: no grouping columns.")
+        named = model.named_vars
+        centered = tuple(g for g in groups if f"e_{g}" in named)
+        expected: list[tuple[str, str | None]] = [("alpha", None), ("beta", None)]
+        for g in groups:
+            expected += [
+                (f"sigma_{g}_log__", "LogTransform"),
+                (f"{'e' if g in centered else 'u'}_{g}_zerosum__", "ZeroSumTransform"),
+            ]
+        names, slices, shapes = _value_layout(model)
+        if names != [n for n, _ in expected]:
+            raise NotImplementedError(
+                f"FusedLogit: the model's free values are {names}; the kernel covers "
+                f"{[n for n, _ in expected]} (random intercepts, no varying slopes)."
+            )
+        transforms = {
+            model.rvs_to_values[rv].name: model.rvs_to_transforms.get(rv) for rv in model.free_RVs
+        }
+        for name, want in expected:
+            tr = transforms[name]
+            got = None if tr is None else type(tr).__name__
+            if got != want:
+                raise NotImplementedError(
+                    f"FusedLogit: {name!r} has transform {got}; expected {want}."
+                )
+        obs = list(model.observed_RVs)
+        if len(obs) != 1 or obs[0].name != "y" or model.potentials:
+            raise NotImplementedError("FusedLogit: the model must have one observed 'y'.")
+        kind = type(obs[0].owner.op).__name__
+        has_trials = "trials" in named
+        if kind not in ("BernoulliRV", "BinomialRV") or (kind == "BinomialRV") != has_trials:
+            raise NotImplementedError(f"FusedLogit: likelihood {kind} is not covered.")
+        X = np.asarray(model["X"].get_value(), dtype=np.float64)
+        p = X.shape[1] if X.ndim == 2 else 0
+        if p == 0 or shapes["beta"] != (p,):
+            raise NotImplementedError("FusedLogit: needs a (rows, predictors) X and beta.")
+        pr = {**DEFAULT_PRIORS, **{k: float(v) for k, v in priors.items()}}
+        checks: list[tuple[str, int, float]] = [
+            ("alpha", 0, float(intercept_loc)),
+            ("alpha", 1, pr["intercept"]),
+        ]
+        checks += [("beta", 0, 0.0), ("beta", 1, pr["coef"])]
+        for g in groups:
+            checks.append((f"sigma_{g}", -1, pr["group_sd"]))
+            if g not in centered:
+                checks.append((f"u_{g}", 0, 1.0))
+        for rv_name, k, want_value in checks:
+            params = list(model[rv_name].owner.op.dist_params(model[rv_name].owner))
+            value = _const_param(params[k])
+            if value is None or not math.isclose(value, want_value, rel_tol=1e-9, abs_tol=1e-12):
+                raise ValueError(
+                    f"FusedLogit: prior parameter {k} of {rv_name!r} is {value} in the model "
+                    f"but {want_value} in priors; pass the priors the model was built with."
+                )
+        codes = {g: np.asarray(model[f"idx_{g}"].get_value()) for g in groups}
+        fast = FastLogit(
+            X,
+            np.asarray(model["y_obs"].get_value()),
+            codes,
+            levels={g: list(model.coords[g]) for g in groups},
+            trials=np.asarray(model["trials"].get_value()) if has_trials else None,
+            priors={**pr, "intercept_loc": float(intercept_loc)},
+            centered=centered,
+            predictors=list(model.coords["predictor"]),
+            center=np.asarray(model["x_center"].get_value()),
+            scale=np.asarray(model["x_scale"].get_value()),
+        )
+        if fast.n_dim != slices[names[-1]].stop:
+            raise NotImplementedError("FusedLogit: the kernel's vector is not nutpie's.")
+        return cls(fast, names, slices, shapes)
+
+    @property
+    def n_dim(self) -> int:
+        return self.fast.n_dim
+
+    @property
+    def cfunc(self) -> Any:
+        """The numba C callback ``(dim, x*, grad*, logp*, user_data) → int64``; user data
+        ``meta.ctypes.data`` (0 ok, 3/4 non-finite gradient/logp, −1 wrong dim)."""
+        return _cfuncs()[0]
+
+    def logp_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log density (PyMC's up to an additive constant) and gradient at ``x``."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.shape != (self.n_dim,):
+            raise ValueError(f"x has shape {x.shape}; expected ({self.n_dim},).")
+        return self.fast.logp_grad(x)
+
+    def to_point(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The unconstrained vector as PyMC's point dict (value-variable names)."""
+        x = np.asarray(x, dtype=np.float64)
+        return {n: x[self.slices[n]].reshape(self.shapes[n]) for n in self.names}
+
+    def from_point(self, point: Mapping[str, Any]) -> np.ndarray:
+        """PyMC's point dict (value-variable names) as the unconstrained vector."""
+        return np.concatenate([np.asarray(point[n], dtype=np.float64).ravel() for n in self.names])

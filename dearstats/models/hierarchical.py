@@ -270,13 +270,24 @@ class HierarchicalLogit(BayesModel):
     varying_slopes
         ``{group: [predictor, ...]}`` with one group: those slopes vary by that group
         (uncorrelated with the intercepts).
+    centered_groups
+        Grouping columns whose effects are sampled centred (``e_<group> ~
+        ZeroSumNormal(σ)`` instead of σ u; same posterior, different geometry: right when
+        the data pin most levels down), or ``"auto"``: a group is centred when its median
+        training trials (rows, for binary outcomes) per level is at least
+        :attr:`AUTO_CENTER_ROWS` (100), resolved at each fit from the training rows. The
+        groups a fit centred are :attr:`centered_groups_` (read from the posterior, so
+        predictions, save and load use the fitted terms).
     priors
         Overrides of the prior scales ``intercept`` (1.5), ``coef`` (1.0), ``group_sd``
         (1.0), ``slope_sd`` (0.5); see the module docstring for the model.
     standardize
         Centre and scale the predictors (recommended: the priors assume it).
     sampler_config
-        Defaults for :meth:`fit` (draws, tune, chains, sampler, target_accept, ...).
+        Defaults for :meth:`fit` (draws, tune, chains, sampler, target_accept, ...). With
+        nutpie and ``"fused": True`` (the default) the log density and gradient are the
+        fused numba kernel of :class:`dearstats.models._fast.FusedLogit` (same
+        posterior; random intercepts only: with varying slopes PyTensor's is used).
     random_seed
         Default seed of :meth:`fit` and of the predictions' new-level draws.
 
@@ -288,6 +299,10 @@ class HierarchicalLogit(BayesModel):
     """
 
     loo_var_name = "y"
+    _hash_defaults: ClassVar[dict[str, Any]] = {"centered_groups": []}
+    AUTO_CENTER_ROWS = 100
+    """``centered_groups="auto"``: centre a group whose median trials per level is at least
+    this (:data:`dearstats.models._fast.AUTO_CENTER_ROWS`)."""
 
     def __init__(
         self,
@@ -297,6 +312,7 @@ class HierarchicalLogit(BayesModel):
         trials: str | None = None,
         groups: Sequence[str] = ("segment", "csm_id"),
         varying_slopes: Mapping[str, Sequence[str]] | None = None,
+        centered_groups: Sequence[str] | str = (),
         priors: Mapping[str, float] | None = None,
         standardize: bool = True,
         sampler_config: Mapping[str, Any] | None = None,
@@ -307,12 +323,14 @@ class HierarchicalLogit(BayesModel):
         self.trials = trials
         self.groups = groups
         self.varying_slopes = varying_slopes
+        self.centered_groups = centered_groups
         self.priors = priors
         self.standardize = standardize
         self.sampler_config = sampler_config
         self.random_seed = random_seed
 
     def get_config(self) -> dict[str, Any]:
+        centered = self._centered()
         return {
             "predictors": list(self.predictors),
             "outcome": self.outcome,
@@ -323,6 +341,7 @@ class HierarchicalLogit(BayesModel):
                 if self.varying_slopes is None
                 else {str(k): list(v) for k, v in self.varying_slopes.items()}
             ),
+            "centered_groups": centered if centered == "auto" else list(centered),
             "priors": None if self.priors is None else dict(self.priors),
             "standardize": bool(self.standardize),
             "sampler_config": None if self.sampler_config is None else dict(self.sampler_config),
@@ -330,6 +349,47 @@ class HierarchicalLogit(BayesModel):
         }
 
     # ---- settings ----------------------------------------------------------------------
+    def _centered(self) -> tuple[str, ...] | str:
+        """The ``centered_groups`` setting, validated: ``"auto"`` or a tuple of groups."""
+        cg = self.centered_groups
+        if isinstance(cg, str) and cg == "auto":
+            return "auto"
+        centered = tuple(str(g) for g in ([cg] if isinstance(cg, str) else cg))
+        groups = _check_groups(self.groups, type(self).__name__)
+        if not set(centered) <= set(groups) or len(set(centered)) != len(centered):
+            raise InputError(
+                f"{type(self).__name__}: centered_groups={cg!r}; expected 'auto' or distinct "
+                f"columns among groups {list(groups)}."
+            )
+        return centered
+
+    def _resolve_centered(self, arrays: Mapping[str, Any]) -> tuple[str, ...]:
+        """The centred groups of a fit to the training ``arrays`` (``"auto"`` resolved:
+        median trials per level ≥ :attr:`AUTO_CENTER_ROWS`)."""
+        centered = self._centered()
+        if centered != "auto":
+            return tuple(centered)
+        codes = arrays["codes"]
+        n = len(next(iter(codes.values()))) if codes else 0
+        weights = np.asarray(arrays.get("trials", np.ones(n)), dtype=float)
+        out = []
+        for g in _check_groups(self.groups, type(self).__name__):
+            c = np.asarray(codes[g])
+            k = int(c.max()) + 1 if c.size else 0
+            per_level = np.bincount(c[c >= 0], weights=weights[c >= 0], minlength=k)
+            if per_level.size and np.median(per_level) >= self.AUTO_CENTER_ROWS:
+                out.append(g)
+        return tuple(out)
+
+    @property
+    def centered_groups_(self) -> tuple[str, ...]:
+        """The groups the fit sampled centred (``centered_groups`` with "auto" resolved),
+        read from the posterior: those with effects ``e_<group>``."""
+        self._check_fitted()
+        post = self.idata_["posterior"]
+        groups = _check_groups(self.groups, type(self).__name__)
+        return tuple(g for g in groups if f"e_{g}" in post)
+
     def _settings(self) -> tuple[tuple[str, ...], tuple[str, ...], str | None, tuple[str, ...]]:
         who = type(self).__name__
         predictors = tuple(str(p) for p in self.predictors)
@@ -354,8 +414,22 @@ class HierarchicalLogit(BayesModel):
                 )
         return predictors, groups, slope_group, slope_preds
 
-    def _terms(self, enc: LogitEncoding) -> LinearTerms:
+    def _terms(self, enc: LogitEncoding, centered: Sequence[str] | None = None) -> LinearTerms:
+        """The linear predictor; ``centered`` the resolved centred groups (default: those
+        of the fit when fitted, else the ``centered_groups`` setting, which must then not be
+        "auto")."""
         predictors, groups, slope_group, slope_preds = self._settings()
+        if centered is None:
+            if hasattr(self, "idata_"):
+                centered = self.centered_groups_
+            else:
+                setting = self._centered()
+                if setting == "auto":
+                    raise InputError(
+                        f"{type(self).__name__}: centered_groups='auto' is resolved from "
+                        "the training rows; fit the model first."
+                    )
+                centered = setting
         return LinearTerms(
             prefix="",
             n_predictors=len(predictors),
@@ -364,12 +438,14 @@ class HierarchicalLogit(BayesModel):
             priors=_merge_priors(LOGIT_PRIORS, self.priors, type(self).__name__),
             slope_group=slope_group,
             slope_predictors=tuple(predictors.index(c) for c in slope_preds),
+            centered_groups=tuple(centered),
         )
 
     # ---- BayesModel hooks --------------------------------------------------------------
     def _prepare(self, frame: pd.DataFrame, encoding: LogitEncoding | None):
         who = type(self).__name__
         predictors, groups, _, _ = self._settings()
+        training = encoding is None
         if encoding is None:
             encoding = LogitEncoding.fit(
                 frame, predictors, groups, standardize=self.standardize, who=who
@@ -386,6 +462,8 @@ class HierarchicalLogit(BayesModel):
             _, arrays["trials"] = binomial_outcome(
                 frame.assign(**{self.outcome: 0}), self.outcome, self.trials
             )
+        if training:
+            arrays["centered"] = self._resolve_centered(arrays)
         return encoding, arrays
 
     def _build(self, encoding: LogitEncoding, arrays: dict, frame: pd.DataFrame):
@@ -393,7 +471,7 @@ class HierarchicalLogit(BayesModel):
 
         if "y" not in arrays:
             require_columns(frame, [self.outcome], role=type(self).__name__)
-        terms = self._terms(encoding)
+        terms = self._terms(encoding, arrays.get("centered"))
         _, _, _, slope_preds = self._settings()
         n = len(frame)
         with pm.Model(coords=_coords(encoding, n, slope_preds)) as model:
@@ -407,6 +485,25 @@ class HierarchicalLogit(BayesModel):
                 trials = pm.Data("trials", arrays["trials"], dims="obs")
                 pm.Binomial("y", n=trials, logit_p=eta, observed=y, dims="obs")
         return model
+
+    def _fused_log_density(self, encoding: LogitEncoding, model: Any) -> Any:
+        """The fused numba log density (:class:`~dearstats.models._fast.FusedLogit`,
+        issue 7), or None (PyTensor's is used) for varying slopes or any other structure
+        the kernel does not cover. Same posterior as PyTensor's graph (tested to rounding).
+        """
+        from dearstats.models._fast import FusedLogit
+
+        _, groups, slope_group, _ = self._settings()
+        if slope_group is not None:
+            return None
+        try:
+            return FusedLogit.from_model(
+                model,
+                groups=groups,
+                priors=_merge_priors(LOGIT_PRIORS, self.priors, type(self).__name__),
+            )
+        except NotImplementedError:
+            return None
 
     def _reported_vars(self) -> list[str]:
         return self._terms(self.encoding_).reported()
