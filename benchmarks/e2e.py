@@ -37,13 +37,20 @@ from benchmarks.features import Size, ensure_book
 TARGET_S = 600.0
 
 
+def _sampler_config(draws: int | None, tune: int | None, target: float | None) -> dict:
+    """The overrides of the forecast's sampler settings that were given."""
+    cfg = {"draws": draws, "tune": tune, "target_accept": target}
+    return {k: v for k, v in cfg.items() if v is not None}
+
+
 def _child(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="benchmarks.e2e child")
     p.add_argument("folder")
     p.add_argument("--years", type=int, nargs="+", required=True)
     p.add_argument("--model", action="append", required=True)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=None)
+    p.add_argument("--tune", type=int, default=None)
+    p.add_argument("--target-accept", type=float, default=None)
     p.add_argument("--result", required=True)
     a = p.parse_args(argv)
 
@@ -59,7 +66,7 @@ def _child(argv: list[str]) -> None:
             book,
             a.years,
             models=a.model,
-            sampler_config={"draws": a.draws, "tune": a.tune},
+            sampler_config=_sampler_config(a.draws, a.tune, a.target_accept),
             random_seed=0,
         )
     total_s = time.perf_counter() - t0
@@ -77,6 +84,10 @@ def _child(argv: list[str]) -> None:
                 "rhat_max": d.get("rhat_max"),
                 "ess_bulk_min": d.get("ess_bulk_min"),
                 "divergences": d.get("divergences"),
+                "sampler": f"{d.get('tune')} + {d.get('draws')} × {d.get('chains')}, "
+                f"target {d.get('target_accept')}"
+                if d
+                else "",
                 "ess_bulk_lowest": ", ".join(d.get("ess_bulk_lowest", [])),
                 "log_density": d.get("log_density"),
             }
@@ -103,17 +114,21 @@ def run(
     accounts: int,
     years: list[int],
     models: list[str],
-    draws: int,
-    tune: int,
     seed: int,
     out: Path,
     data_dir: Path,
+    draws: int | None = None,
+    tune: int | None = None,
+    target_accept: float | None = None,
 ) -> dict[str, Any]:
     size = Size(f"e2e-a{accounts}", accounts, years=8)
     t = time.perf_counter()
     folder, rows = ensure_book(size, seed, data_dir)
     gen_s = time.perf_counter() - t
-    args = [str(folder), "--years", *map(str, years), "--draws", str(draws), "--tune", str(tune)]
+    args = [str(folder), "--years", *map(str, years)]
+    for flag, val in (("--draws", draws), ("--tune", tune), ("--target-accept", target_accept)):
+        if val is not None:
+            args += [flag, str(val)]
     for m in models:
         args += ["--model", m]
     res = run_child("benchmarks.e2e", args)
@@ -124,6 +139,7 @@ def run(
         "models": models,
         "draws": draws,
         "tune": tune,
+        "target_accept": target_accept,
         "book_rows": rows,
         "book_ready_s": gen_s,
         "result": res,
@@ -145,8 +161,14 @@ def _markdown(p: dict[str, Any]) -> str:
         "",
         f"Book: {p['book_rows'].get('usage', 0):,} usage rows, "
         f"{p['book_rows'].get('contracts', 0):,} contracts (Parquet, read with DuckDB). "
-        f"Models: {', '.join(p['models'])}; sampler {p['tune']} tuning + {p['draws']} draws × "
-        "4 chains.",
+        f"Models: {', '.join(p['models'])}; sampler (tuning + draws × chains, target "
+        "acceptance) per fit below: the forecast's defaults"
+        + (
+            f" with {_sampler_config(p['draws'], p['tune'], p['target_accept'])}"
+            if _sampler_config(p["draws"], p["tune"], p["target_accept"])
+            else ""
+        )
+        + ".",
         "",
         f"**Wall time {r['total_s']:.0f} s** (read {r['read_s']:.1f} s; forecasts "
         f"{r['forecasts_s']:.0f} s; the rest is the feature panel and the scoring); CPU "
@@ -165,6 +187,7 @@ def _markdown(p: dict[str, Any]) -> str:
                 ("rhat_max", "max R-hat"),
                 ("ess_bulk_min", "min bulk ESS"),
                 ("divergences", "divergences"),
+                ("sampler", "sampler"),
                 ("ess_bulk_lowest", "slowest parameters"),
                 ("log_density", "log density"),
             ],
@@ -195,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--accounts", type=int, default=20_000)
     p.add_argument("--years", type=int, nargs="+", default=[2022, 2023, 2024, 2025, 2026])
     p.add_argument("--model", action="append", help="default: hierarchical")
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=None, help="default: the forecast's")
+    p.add_argument("--tune", type=int, default=None, help="default: the forecast's")
+    p.add_argument(
+        "--target-accept", type=float, default=None, help="default: the forecast's (0.95)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--data-dir", type=Path, default=None)
@@ -207,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         models=a.model or ["hierarchical"],
         draws=a.draws,
         tune=a.tune,
+        target_accept=a.target_accept,
         seed=a.seed,
         out=a.out,
         data_dir=a.data_dir or a.out / "data",
