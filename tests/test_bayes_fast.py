@@ -27,22 +27,11 @@ from dearstats.models._fast import (
     zerosum_extend_adjoint,
 )
 from dearstats.models.hierarchical import HierarchicalLogit
+from tests.models._synthetic import fast_logit_frame
 
 
 def _frame(n: int = 400, seed: int = 0, trials: bool = False) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(rng.normal(size=(n, 3)) * [1.0, 2.0, 0.5] + [0.0, 3.0, -1.0])
-    df.columns = ["a", "b", "c"]
-    df["segment"] = rng.choice(["s1", "s2", "s3"], size=n, p=[0.6, 0.3, 0.1])
-    df["csm"] = [f"c{k}" for k in rng.integers(0, 15, n)]
-    eta = 0.5 + 0.8 * (df["a"] - df["a"].mean()) + rng.normal(0, 0.3, 15)[rng.integers(0, 15, n)]
-    p = 1 / (1 + np.exp(-eta))
-    if trials:
-        df["n"] = rng.integers(1, 6, n)
-        df["y"] = rng.binomial(df["n"], p)
-    else:
-        df["y"] = (rng.random(n) < p).astype(int)
-    return df
+    return fast_logit_frame(n, seed, trials)
 
 
 def _model(df: pd.DataFrame, **kw):

@@ -68,10 +68,12 @@ from dearstats.models._fast import (
     _LOGP_SIG,
     BLOCK,
     _back_block,
+    _const_param,
     _eta_block,
     _exp_neg,
     _extend,
     _extend_adjoint,
+    _value_layout,
     _voidptr,
     time_kernel,
 )
@@ -522,34 +524,6 @@ class _Buffers:
         return np.ascontiguousarray(f), np.ascontiguousarray(i)
 
 
-def _value_layout(model: Any) -> tuple[list[str], dict[str, slice], dict[str, tuple[int, ...]]]:
-    """nutpie's unconstrained vector: value variables of ``model.free_RVs``, raveled."""
-    point = model.initial_point()
-    names: list[str] = []
-    slices: dict[str, slice] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    pos = 0
-    for rv in model.free_RVs:
-        name = model.rvs_to_values[rv].name
-        shape = tuple(np.shape(point[name]))
-        size = int(np.prod(shape)) if shape else 1
-        names.append(name)
-        slices[name] = slice(pos, pos + size)
-        shapes[name] = shape
-        pos += size
-    return names, slices, shapes
-
-
-def _const(var: Any) -> float | None:
-    """The value of a constant scalar graph (a prior's parameter), else None."""
-    try:
-        from pytensor.tensor import get_underlying_scalar_constant_value
-
-        return float(get_underlying_scalar_constant_value(var))
-    except Exception:  # not a constant: nothing to check
-        return None
-
-
 def _check_prior(model: Any, rv_name: str, scale: float, loc: float | None = None) -> None:
     """Refuse ``priors`` that are not what the model's prior of ``rv_name`` was built with
     (scale, and location when given); parameters that are not constants are not checked."""
@@ -564,7 +538,7 @@ def _check_prior(model: Any, rv_name: str, scale: float, loc: float | None = Non
     if loc is not None and not zero_sum and len(params) == 2:
         checks.append(("location", params[0], loc))
     for what, var, expected in checks:
-        got = _const(var)
+        got = _const_param(var)
         if got is not None and not math.isclose(got, float(expected), rel_tol=1e-6, abs_tol=1e-7):
             raise ValueError(
                 f"FusedRenewal: prior {what} of {rv_name!r} is {got} in the model but "

@@ -30,3 +30,21 @@ def logit_frame(seed: int, n: int = 500, n_csm: int = 15) -> tuple[pd.DataFrame,
     )
     truth.update(b_seg=b_seg, b_csm=b_csm)
     return frame, truth
+
+
+def fast_logit_frame(n: int = 400, seed: int = 0, trials: bool = False, n_csm: int = 15):
+    """Rows with predictors a, b, c, 3 segments (unbalanced) and ``n_csm`` CSMs."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, 3)) * [1.0, 2.0, 0.5] + [0.0, 3.0, -1.0])
+    df.columns = ["a", "b", "c"]
+    df["segment"] = rng.choice(["s1", "s2", "s3"], size=n, p=[0.6, 0.3, 0.1])
+    csm = rng.integers(0, n_csm, n)
+    df["csm"] = [f"c{k}" for k in csm]
+    eta = 0.5 + 0.8 * (df["a"] - df["a"].mean()) + rng.normal(0, 0.4, n_csm)[csm]
+    p = 1 / (1 + np.exp(-eta))
+    if trials:
+        df["n"] = rng.integers(1, 6, n)
+        df["y"] = rng.binomial(df["n"], p)
+    else:
+        df["y"] = (rng.random(n) < p).astype(int)
+    return df
