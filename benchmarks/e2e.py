@@ -155,6 +155,8 @@ def _markdown(p: dict[str, Any]) -> str:
     r = p["result"]
     fits = [{**f, "fiscal_year": str(f["fiscal_year"])} for f in r["fits"]]
     metrics = [{**m, "fiscal_year": str(m["fiscal_year"])} for m in r["metrics"]]
+    overrides = _sampler_config(p["draws"], p["tune"], p["target_accept"])
+    with_overrides = f" with {overrides}" if overrides else ""
     lines = [
         f"# End-to-end backtest — {p['accounts']:,} accounts, FY{p['fiscal_years'][0]}"
         f"–{p['fiscal_years'][-1]}",
@@ -162,13 +164,7 @@ def _markdown(p: dict[str, Any]) -> str:
         f"Book: {p['book_rows'].get('usage', 0):,} usage rows, "
         f"{p['book_rows'].get('contracts', 0):,} contracts (Parquet, read with DuckDB). "
         f"Models: {', '.join(p['models'])}; sampler (tuning + draws × chains, target "
-        "acceptance) per fit below: the forecast's defaults"
-        + (
-            f" with {_sampler_config(p['draws'], p['tune'], p['target_accept'])}"
-            if _sampler_config(p["draws"], p["tune"], p["target_accept"])
-            else ""
-        )
-        + ".",
+        f"acceptance) per fit below: the forecast's defaults{with_overrides}.",
         "",
         f"**Wall time {r['total_s']:.0f} s** (read {r['read_s']:.1f} s; forecasts "
         f"{r['forecasts_s']:.0f} s; the rest is the feature panel and the scoring); CPU "

@@ -484,6 +484,21 @@ def _to_blocks(
     np_ = np.concatenate([ntr, np.zeros(pad)]).reshape(nblk, block)
     cp = np.concatenate([codes, np.repeat(codes[:, -1:], pad, axis=1)], axis=1)
     cp = cp.reshape(G, nblk, block)
+    run_arr, rptr = level_runs(cp)
+    return (
+        np.ascontiguousarray(Xp.transpose(0, 2, 1)),
+        np.ascontiguousarray(yp),
+        np.ascontiguousarray(np_),
+        np.ascontiguousarray(run_arr.astype(np.int32)),
+        rptr,
+    )
+
+
+def level_runs(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each block's runs of equal level per group, from level codes ``cp`` (G, nblk,
+    block): the runs as (start, end, level) rows (int64, block by block, group by group)
+    and the block × group pointers into them (nblk, G + 1)."""
+    G, nblk, block = cp.shape
     runs: list[np.ndarray] = []
     rptr = np.zeros((nblk, G + 1), dtype=np.int64)
     total = 0
@@ -496,14 +511,8 @@ def _to_blocks(
             runs.append(np.stack([starts, ends, c[starts]], axis=1))
             total += starts.size
             rptr[b, g + 1] = total
-    run_arr = np.concatenate(runs) if runs else np.zeros((0, 3))
-    return (
-        np.ascontiguousarray(Xp.transpose(0, 2, 1)),
-        np.ascontiguousarray(yp),
-        np.ascontiguousarray(np_),
-        np.ascontiguousarray(run_arr.astype(np.int32).reshape(-1, 3)),
-        rptr,
-    )
+    run_arr = np.concatenate(runs).astype(np.int64) if runs else np.zeros((0, 3), np.int64)
+    return np.ascontiguousarray(run_arr.reshape(-1, 3)), rptr
 
 
 @numba.njit(cache=False, nogil=True)

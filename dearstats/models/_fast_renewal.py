@@ -27,7 +27,7 @@ the part's levels and stored in blocks of :data:`~dearstats.models._fast.BLOCK` 
 column-major inside a block so that every row loop vectorises (AVX2), level effects added
 to and residuals summed over runs of rows of one level, ``error_model="numpy"``. Three
 changes make it about 2.5 times faster per row than FastLogit's loops: exp is evaluated
-with Estrin's scheme and its integer part kept a float (``_exp_nonpos``); a block's
+with Estrin's scheme and its integer part kept a float (``_fast._exp_neg``); a block's
 Σ log1p(t) is the log of the product of (1 + t) (one log per block instead of a
 polynomial per row); run loops index a view from 0 (numba's negative-index wrap-around
 keeps ``range(start, end)`` loops scalar). Per row:
@@ -75,6 +75,7 @@ from dearstats.models._fast import (
     _extend_adjoint,
     _value_layout,
     _voidptr,
+    level_runs,
     time_kernel,
 )
 
@@ -133,9 +134,6 @@ _ALIGN = 8  # fbuf offsets are multiples of 8 doubles (64 bytes)
 # column-major layout and runs of rows of one level.
 
 
-_exp_nonpos = _exp_neg  # exp(x) for x ≤ 0, vectorisable (see _fast._exp_neg)
-
-
 # Row loops sum log1p(t), 0 ≤ t ≤ 1, as the log of the product of (1 + t) over a block:
 # at most 2^BLOCK (no overflow for BLOCK ≤ 1000), relative rounding ≤ BLOCK·2^-53, i.e. an
 # absolute error of the block's sum below 3e-14 for 256 rows: what per-row log1p calls
@@ -153,7 +151,7 @@ def _lik_bernoulli(
     for i in range(eta.shape[0]):
         e = eta[i]
         wi = w[i]
-        t = _exp_nonpos(-abs(e))
+        t = _exp_neg(-abs(e))
         prod *= 1.0 + wi * t
         mu = (1.0 if e >= 0.0 else t) / (1.0 + t)
         ll += y[i] * e - wi * max(e, 0.0)
@@ -178,8 +176,8 @@ def _lik_ordinal(
     for i in range(eta.shape[0]):
         a = c2 - eta[i]
         b = c1 - eta[i]
-        ta = _exp_nonpos(-abs(a))
-        tb = _exp_nonpos(-abs(b))
+        ta = _exp_neg(-abs(a))
+        tb = _exp_neg(-abs(b))
         pa = 1.0 + ta
         pb = 1.0 + tb
         q = 1.0 / (pa * pb)
@@ -461,23 +459,11 @@ def _blocks(
     dp = [np.concatenate([d, np.zeros(pad)]).reshape(nblk, block) for d in data]
     fill = codes[:, -1:] if n else np.zeros((G, 1), dtype=np.int64)
     cp = np.concatenate([codes, np.repeat(fill, pad, axis=1)], axis=1).reshape(G, nblk, block)
-    runs: list[np.ndarray] = []
-    rptr = np.zeros((nblk, G + 1), dtype=np.int64)
-    total = 0
-    for b in range(nblk):
-        rptr[b, 0] = total
-        for g in range(G):
-            c = cp[g, b]
-            starts = np.concatenate([[0], np.flatnonzero(np.diff(c)) + 1])
-            ends = np.concatenate([starts[1:], [block]])
-            runs.append(np.stack([starts, ends, c[starts]], axis=1))
-            total += starts.size
-            rptr[b, g + 1] = total
-    run_arr = np.concatenate(runs).astype(np.int64) if runs else np.zeros((0, 3), np.int64)
+    run_arr, rptr = level_runs(cp)
     return (
         np.ascontiguousarray(Xp.transpose(0, 2, 1), dtype=np.float64),
         [np.ascontiguousarray(d, dtype=np.float64) for d in dp],
-        np.ascontiguousarray(run_arr.reshape(-1, 3)),
+        run_arr,
         rptr,
     )
 
